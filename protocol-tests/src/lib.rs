@@ -1,0 +1,1 @@
+//! Differential protocol tests: memcrab against memcached, byte for byte.
