@@ -1,0 +1,970 @@
+//! The cache operations: what each command does to the index and the slabs.
+//!
+//! Concurrency: a key's shard lock guards its entry and its item. Memory is
+//! allocated before that lock is taken (allocation may evict, and eviction
+//! takes other shards' locks), so commands that build a new item from an old
+//! one (append, touch that adds an expiry, incr that grows) copy the old item,
+//! build the new one unlocked, and swap it in only if the old one is still
+//! there unchanged, retrying otherwise.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use super::chunk::{
+    ACTIVE, CHAINED, CONT_HEADER, Chunk, FETCHED, HAS_EXP, Header, LINKED, Ref, STATE_MASK,
+    header_len,
+};
+use super::classes::{Classes, MEMCACHED_ITEM_HEADER};
+use super::clock::Clock;
+use super::index::{Index, KeyHash, Shard};
+use super::slabs::{ClassCounters, Slabs, Victim};
+
+/// How far the eviction hand may look for a victim per try.
+const SWEEP_BUDGET: usize = 4096;
+/// Tries at allocating before giving up with "out of memory".
+const ALLOC_TRIES: usize = 32;
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub max_bytes: usize,
+    pub item_size_max: usize,
+    pub chunk_size: usize,
+    pub growth_factor: f64,
+    pub slab_chunk_max: usize,
+    pub use_cas: bool,
+    pub evict: bool,
+    pub shards: usize,
+    pub hash_capacity: usize,
+}
+
+impl StoreConfig {
+    pub fn from_config(c: &crate::config::Config) -> StoreConfig {
+        StoreConfig {
+            max_bytes: c.max_bytes,
+            item_size_max: c.item_size_max,
+            chunk_size: c.chunk_size,
+            growth_factor: c.growth_factor,
+            slab_chunk_max: c.slab_chunk_max,
+            use_cas: c.use_cas,
+            evict: !c.no_evict,
+            shards: (c.threads * 64).max(256),
+            hash_capacity: if c.hashpower > 0 { 1 << c.hashpower.min(32) } else { 0 },
+        }
+    }
+}
+
+/// A stored item as a command sees it, valid while its shard is locked.
+pub struct ItemView<'a> {
+    pub key: &'a [u8],
+    pub flags: u32,
+    pub cas: u64,
+    pub class: usize,
+    value_len: usize,
+    first: &'a [u8],
+    next: Ref,
+    slabs: &'a Slabs,
+}
+
+impl ItemView<'_> {
+    pub fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    /// Calls `f` with each piece of the value, in order.
+    pub fn value(&self, mut f: impl FnMut(&[u8])) {
+        f(self.first);
+        let mut left = self.value_len - self.first.len();
+        let mut r = self.next;
+        while left > 0 && !r.is_none() {
+            let c = self.slabs.chunk(r);
+            let n = left.min(c.size() - CONT_HEADER);
+            f(c.bytes(CONT_HEADER, n));
+            left -= n;
+            r = c.cont_next();
+        }
+    }
+
+    pub fn value_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.value_len);
+        self.value(|p| v.extend_from_slice(p));
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Hit,
+    Miss,
+    Expired,
+    Flushed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    Cas(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreResult {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    NoMemory,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delta {
+    Value(u64),
+    NotFound,
+    NonNumeric,
+    NoMemory,
+}
+
+/// What a successful store touched, for per-class statistics.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome<T> {
+    pub result: T,
+    pub class: usize,
+}
+
+/// Totals behind `stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub curr_items: u64,
+    pub total_items: u64,
+    pub bytes: u64,
+    pub evictions: u64,
+    pub reclaimed: u64,
+    pub expired_unfetched: u64,
+    pub evicted_unfetched: u64,
+    pub evicted_active: u64,
+    pub crawler_reclaimed: u64,
+    pub crawler_items_checked: u64,
+    pub moves_within_lru: u64,
+    pub hash_bytes: u64,
+    pub malloced: u64,
+    pub pool_pages: u64,
+}
+
+/// One class's line of `stats slabs` / `stats items`.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassStats {
+    pub id: usize,
+    pub chunk_size: usize,
+    pub perslab: usize,
+    pub pages: usize,
+    pub used: usize,
+    pub free: usize,
+    pub items: u64,
+    pub requested: u64,
+    pub age: u32,
+    pub counters: ClassCounters,
+}
+
+pub struct Store {
+    pub slabs: Slabs,
+    index: Index,
+    pub clock: Clock,
+    use_cas: bool,
+    evict: bool,
+    item_size_max: usize,
+    next_cas: AtomicU64,
+    /// Items whose cas (store sequence) is below this were flushed; 0 = none.
+    flush_seq: AtomicU64,
+    /// A delayed flush_all: the relative time it takes effect; 0 = none.
+    flush_at: AtomicU32,
+    /// What `stats settings` shows as `oldest`.
+    pub oldest_live: AtomicU32,
+    /// One page move at a time (it holds two class locks at its end).
+    mover: Mutex<()>,
+    pub slabs_moved: AtomicU64,
+    pub reassign_evictions: AtomicU64,
+}
+
+/// Where a new item's memory came from, before it is linked.
+struct NewItem {
+    head: Ref,
+    class: usize,
+}
+
+impl Store {
+    pub fn new(cfg: &StoreConfig) -> Store {
+        let classes = Classes::new(cfg.chunk_size, cfg.growth_factor, cfg.slab_chunk_max);
+        Store {
+            slabs: Slabs::new(classes, cfg.max_bytes),
+            index: Index::new(cfg.shards, cfg.hash_capacity),
+            clock: Clock::new(),
+            use_cas: cfg.use_cas,
+            evict: cfg.evict,
+            item_size_max: cfg.item_size_max,
+            next_cas: AtomicU64::new(1),
+            flush_seq: AtomicU64::new(0),
+            flush_at: AtomicU32::new(0),
+            oldest_live: AtomicU32::new(0),
+            mover: Mutex::new(()),
+            slabs_moved: AtomicU64::new(0),
+            reassign_evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub fn classes(&self) -> &Classes {
+        &self.slabs.classes
+    }
+
+    pub fn use_cas(&self) -> bool {
+        self.use_cas
+    }
+
+    /// memcached's test for "object too large for cache": its own item size
+    /// (48-byte header, key + NUL, flags suffix, value + CRLF, cas) over `-I`.
+    pub fn too_large(&self, key_len: usize, flags: u32, value_len: usize) -> bool {
+        let suffix = if flags != 0 { 4 } else { 0 };
+        let cas = if self.use_cas { 8 } else { 0 };
+        MEMCACHED_ITEM_HEADER + key_len + 1 + suffix + value_len + 2 + cas > self.item_size_max
+    }
+
+    // ----- reading -----
+
+    fn view<'a>(&'a self, r: Ref, c: Chunk<'a>, state: u8) -> ItemView<'a> {
+        let hl = header_len(self.use_cas, state);
+        let nkey = c.key_len();
+        let value_len = c.value_len(self.use_cas, state);
+        let first = value_len.min(c.size() - hl - nkey);
+        ItemView {
+            key: c.bytes(hl, nkey),
+            flags: c.client_flags(self.use_cas, state),
+            cas: if self.use_cas { c.cas(true) } else { 0 },
+            class: self.slabs.class_of(r),
+            value_len,
+            first: c.bytes(hl + nkey, first),
+            next: c.next(self.use_cas, state),
+            slabs: &self.slabs,
+        }
+    }
+
+    fn key_of<'a>(&self, c: &Chunk<'a>, state: u8) -> &'a [u8] {
+        c.bytes(header_len(self.use_cas, state), c.key_len())
+    }
+
+    /// Why a linked item is dead, if it is.
+    fn dead(&self, c: &Chunk<'_>, state: u8, now: u32) -> Option<Lookup> {
+        let exp = c.exptime(self.use_cas, state);
+        if exp != 0 && exp <= now {
+            return Some(Lookup::Expired);
+        }
+        let flush = self.flush_seq.load(Ordering::Acquire);
+        if flush != 0 {
+            let seq = c.cas(self.use_cas);
+            // Without CAS only the low 32 bits of the sequence are kept.
+            let flushed = if self.use_cas {
+                seq < flush
+            } else {
+                ((seq as u32).wrapping_sub(flush as u32) as i32) < 0
+            };
+            if flushed {
+                return Some(Lookup::Flushed);
+            }
+        }
+        None
+    }
+
+    /// Finds `key` in a locked shard; a dead item found on the way is unlinked.
+    fn find_live(&self, shard: &mut Shard, kh: KeyHash, key: &[u8], now: u32) -> Result<Ref, Lookup> {
+        let found = shard.find(kh.hash, |r| {
+            let c = self.slabs.chunk(r);
+            self.key_of(&c, c.state()) == key
+        });
+        let Some(r) = found else {
+            return Err(Lookup::Miss);
+        };
+        let c = self.slabs.chunk(r);
+        match self.dead(&c, c.state(), now) {
+            Some(why) => {
+                self.unlink(shard, kh.hash, r);
+                Err(why)
+            }
+            None => Ok(r),
+        }
+    }
+
+    /// Looks `key` up and hands the item to `f` while its shard is locked.
+    /// With `touch`, also sets a new expiry time (gat/gats).
+    pub fn get<R>(&self, key: &[u8], touch: Option<u32>, f: impl FnOnce(&ItemView<'_>) -> R) -> Result<R, Lookup> {
+        let now = self.clock.now();
+        let kh = self.index.hash(key);
+        let mut shard = self.index.lock(kh.shard);
+        let r = self.find_live(&mut shard, kh, key, now)?;
+        let c = self.slabs.chunk(r);
+        let state = c.state();
+        if let Some(exptime) = touch
+            && !self.touch_in_place(&c, state, exptime)
+        {
+            drop(shard);
+            return match self.relayout_exptime(key, kh, exptime) {
+                Ok(()) => self.get(key, None, f),
+                Err(e) => Err(e),
+            };
+        }
+        if state & (ACTIVE | FETCHED) != ACTIVE | FETCHED {
+            c.set_bits(ACTIVE | FETCHED);
+        }
+        Ok(f(&self.view(r, c, state)))
+    }
+
+    fn touch_in_place(&self, c: &Chunk<'_>, state: u8, exptime: u32) -> bool {
+        if state & HAS_EXP != 0 {
+            c.set_exptime(self.use_cas, state, exptime);
+            true
+        } else {
+            exptime == 0
+        }
+    }
+
+    /// Sets a new expiry time; false if the key is not there.
+    pub fn touch(&self, key: &[u8], exptime: u32) -> Result<usize, Lookup> {
+        self.get(key, Some(exptime), |v| v.class)
+    }
+
+    /// An item stored without an expiry field needs one: copy it into a new
+    /// item that has it, keeping its cas.
+    fn relayout_exptime(&self, key: &[u8], kh: KeyHash, exptime: u32) -> Result<(), Lookup> {
+        loop {
+            let (old, flags, cas, value) = {
+                let mut shard = self.index.lock(kh.shard);
+                let r = self.find_live(&mut shard, kh, key, self.clock.now())?;
+                let c = self.slabs.chunk(r);
+                let v = self.view(r, c, c.state());
+                (r, v.flags, v.cas, v.value_vec())
+            };
+            let Ok(new) = self.alloc_item(key, kh, flags, exptime, &[&value]) else {
+                return Err(Lookup::Miss);
+            };
+            let mut shard = self.index.lock(kh.shard);
+            if self.still_there(&shard, kh, old, cas) {
+                self.publish(&mut shard, kh, new, Some(old), Some(cas));
+                return Ok(());
+            }
+            drop(shard);
+            self.free_item(new.head);
+        }
+    }
+
+    // ----- writing -----
+
+    /// Stores `value` under `key` as `mode` says.
+    pub fn store(&self, mode: Mode, key: &[u8], flags: u32, exptime: u32, value: &[u8]) -> Outcome<StoreResult> {
+        let kh = self.index.hash(key);
+        if matches!(mode, Mode::Append | Mode::Prepend) {
+            return self.concat(mode, key, kh, value);
+        }
+        let new = match self.alloc_item(key, kh, flags, exptime, &[value]) {
+            Ok(new) => new,
+            Err(class) => {
+                // memcached drops the old value when a set cannot be stored.
+                if mode == Mode::Set {
+                    let _ = self.delete(key);
+                }
+                return Outcome { result: StoreResult::NoMemory, class };
+            }
+        };
+        let class = new.class;
+        let mut shard = self.index.lock(kh.shard);
+        let old = self.find_live(&mut shard, kh, key, self.clock.now()).ok();
+        let result = match (mode, old) {
+            (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => StoreResult::Stored,
+            (Mode::Cas(cas), Some(r)) if self.slabs.chunk(r).cas(self.use_cas) == cas && self.use_cas => {
+                StoreResult::Stored
+            }
+            (Mode::Cas(_), Some(_)) => StoreResult::Exists,
+            (Mode::Cas(_), None) => StoreResult::NotFound,
+            _ => StoreResult::NotStored,
+        };
+        if result == StoreResult::Stored {
+            self.publish(&mut shard, kh, new, old, None);
+        } else {
+            if let (Mode::Add, Some(r)) = (mode, old) {
+                // A failed add still counts as a use of the existing item.
+                self.slabs.chunk(r).set_bits(ACTIVE);
+            }
+            drop(shard);
+            self.free_item(new.head);
+        }
+        Outcome { result, class }
+    }
+
+    fn concat(&self, mode: Mode, key: &[u8], kh: KeyHash, data: &[u8]) -> Outcome<StoreResult> {
+        loop {
+            let (old, flags, exptime, cas, value, class) = {
+                let mut shard = self.index.lock(kh.shard);
+                let Ok(r) = self.find_live(&mut shard, kh, key, self.clock.now()) else {
+                    let class = self.classes().for_size(key.len() + data.len()).unwrap_or(0);
+                    return Outcome { result: StoreResult::NotStored, class };
+                };
+                let c = self.slabs.chunk(r);
+                let state = c.state();
+                let v = self.view(r, c, state);
+                (r, v.flags, c.exptime(self.use_cas, state), c.cas(self.use_cas), v.value_vec(), v.class)
+            };
+            if self.too_large(key.len(), flags, value.len() + data.len()) {
+                return Outcome { result: StoreResult::NoMemory, class };
+            }
+            let parts: [&[u8]; 2] = if mode == Mode::Append { [&value, data] } else { [data, &value] };
+            let new = match self.alloc_item(key, kh, flags, exptime, &parts) {
+                Ok(new) => new,
+                Err(class) => return Outcome { result: StoreResult::NoMemory, class },
+            };
+            let mut shard = self.index.lock(kh.shard);
+            if self.still_there(&shard, kh, old, cas) {
+                let class = new.class;
+                self.publish(&mut shard, kh, new, Some(old), None);
+                return Outcome { result: StoreResult::Stored, class };
+            }
+            drop(shard);
+            self.free_item(new.head);
+        }
+    }
+
+    /// incr (`incr` true) or decr by `delta`, as memcached does it: in place,
+    /// padded with spaces, when the new number is not longer than the value.
+    pub fn delta(&self, key: &[u8], incr: bool, delta: u64) -> Outcome<Delta> {
+        let kh = self.index.hash(key);
+        loop {
+            let mut shard = self.index.lock(kh.shard);
+            let r = match self.find_live(&mut shard, kh, key, self.clock.now()) {
+                Ok(r) => r,
+                Err(_) => return Outcome { result: Delta::NotFound, class: 0 },
+            };
+            let c = self.slabs.chunk(r);
+            let state = c.state();
+            let v = self.view(r, c, state);
+            let class = v.class;
+            let current = if state & CHAINED != 0 || v.value_len == 0 {
+                None
+            } else {
+                parse_c_u64(v.first)
+            };
+            let Some(current) = current else {
+                return Outcome { result: Delta::NonNumeric, class };
+            };
+            let value = if incr { current.wrapping_add(delta) } else { current.saturating_sub(delta) };
+            let digits = value.to_string();
+            c.set_bits(ACTIVE);
+            if digits.len() <= v.value_len {
+                let at = header_len(self.use_cas, state) + v.key.len();
+                let mut padded = vec![b' '; v.value_len];
+                padded[..digits.len()].copy_from_slice(digits.as_bytes());
+                c.write(at, &padded);
+                c.set_cas(self.use_cas, self.next_cas.fetch_add(1, Ordering::Relaxed));
+                return Outcome { result: Delta::Value(value), class };
+            }
+            let (flags, exptime, cas) = (v.flags, c.exptime(self.use_cas, state), c.cas(self.use_cas));
+            drop(shard);
+            let new = match self.alloc_item(key, kh, flags, exptime, &[digits.as_bytes()]) {
+                Ok(new) => new,
+                Err(class) => return Outcome { result: Delta::NoMemory, class },
+            };
+            let mut shard = self.index.lock(kh.shard);
+            if self.still_there(&shard, kh, r, cas) {
+                self.publish(&mut shard, kh, new, Some(r), None);
+                return Outcome { result: Delta::Value(value), class };
+            }
+            drop(shard);
+            self.free_item(new.head);
+        }
+    }
+
+    /// Removes `key`; the class it was in, or why not.
+    pub fn delete(&self, key: &[u8]) -> Result<usize, Lookup> {
+        let kh = self.index.hash(key);
+        let mut shard = self.index.lock(kh.shard);
+        let r = self.find_live(&mut shard, kh, key, self.clock.now())?;
+        let class = self.slabs.class_of(r);
+        self.unlink(&mut shard, kh.hash, r);
+        Ok(class)
+    }
+
+    /// `flush_all [delay]`: `delay` is a relative time (0 = now).
+    pub fn flush(&self, at: u32) {
+        let now = self.clock.now();
+        if at == 0 || at <= now {
+            self.flush_at.store(0, Ordering::Release);
+            self.flush_seq.store(self.next_cas.load(Ordering::Acquire), Ordering::Release);
+            self.oldest_live.store(now.saturating_sub(1), Ordering::Relaxed);
+        } else {
+            self.flush_at.store(at, Ordering::Release);
+            self.oldest_live.store(at - 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `old` is still the linked item for this key with this cas.
+    fn still_there(&self, shard: &Shard, kh: KeyHash, old: Ref, cas: u64) -> bool {
+        shard.contains(kh.hash, old) && self.slabs.chunk(old).cas(self.use_cas) == cas
+    }
+
+    /// Links a filled item, replacing `old`; gives it a new cas unless `keep_cas`.
+    fn publish(&self, shard: &mut Shard, kh: KeyHash, new: NewItem, old: Option<Ref>, keep_cas: Option<u64>) {
+        let c = self.slabs.chunk(new.head);
+        let cas = keep_cas.unwrap_or_else(|| self.next_cas.fetch_add(1, Ordering::Relaxed));
+        c.set_cas(self.use_cas, cas);
+        let state = c.state();
+        c.set_state((state & !STATE_MASK) | LINKED);
+        match old {
+            Some(old) if shard.replace(kh.hash, old, new.head) => {
+                let old_size = self.item_size(old);
+                shard.bytes -= old_size as u64;
+                shard.items -= 1;
+                self.free_item(old);
+            }
+            _ => shard.insert(kh.hash, new.head),
+        }
+        shard.items += 1;
+        shard.total_items += 1;
+        shard.bytes += self.item_size(new.head) as u64;
+    }
+
+    /// Unlinks a linked item from its (locked) shard and frees its memory.
+    fn unlink(&self, shard: &mut Shard, hash: u32, r: Ref) {
+        if shard.remove(hash, r) {
+            shard.items -= 1;
+            shard.bytes -= self.item_size(r) as u64;
+            self.free_item(r);
+        }
+    }
+
+    /// Bytes an item takes: header, key and value.
+    fn item_size(&self, r: Ref) -> usize {
+        let c = self.slabs.chunk(r);
+        let state = c.state();
+        header_len(self.use_cas, state) + c.key_len() + c.value_len(self.use_cas, state)
+    }
+
+    // ----- memory -----
+
+    /// Allocates and fills a new item (in `ALLOC` state, not yet linked).
+    /// On failure, the class that had no memory.
+    fn alloc_item(&self, key: &[u8], kh: KeyHash, flags: u32, exptime: u32, parts: &[&[u8]]) -> Result<NewItem, usize> {
+        let value_len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut header = Header {
+            key_len: key.len() as u8,
+            value_len,
+            flags,
+            exptime,
+            cas: 0,
+            next: Ref::NONE,
+        };
+        let total = header_len(self.use_cas, header.bits()) + key.len() + value_len;
+        if let Some(class) = self.classes().for_size(total) {
+            let head = self.alloc_chunk(class, total).ok_or(class)?;
+            let c = self.slabs.chunk(head);
+            c.write_header(&header, self.use_cas);
+            let chunks = [head];
+            let mut w = Writer::new(&self.slabs, &chunks, header_len(self.use_cas, c.state()));
+            w.put(key);
+            for p in parts {
+                w.put(p);
+            }
+            return Ok(NewItem { head, class });
+        }
+        // Too big for one chunk: a head from the largest class, then
+        // continuation chunks, the last one from the class that fits the rest.
+        let largest = self.classes().largest();
+        let max = self.classes().get(largest).size;
+        header.next = Ref::from_raw(0); // any non-NONE value: reserves the field
+        let hl = header_len(self.use_cas, header.bits());
+        let mut left = total - max;
+        let mut plan = vec![(largest, max)];
+        while left > 0 {
+            let n = left.min(max - CONT_HEADER);
+            let class = self.classes().for_size(n + CONT_HEADER).unwrap_or(largest);
+            plan.push((class, n + CONT_HEADER));
+            left -= n;
+        }
+        let mut refs = Vec::with_capacity(plan.len());
+        for &(class, bytes) in &plan {
+            match self.alloc_chunk(class, bytes) {
+                Some(r) => refs.push(r),
+                None => {
+                    for (&r, &(c, b)) in refs.iter().zip(&plan) {
+                        let mut cs = self.slabs.lock(c);
+                        self.slabs.free(&mut cs, r, b);
+                    }
+                    return Err(class);
+                }
+            }
+        }
+        header.next = refs[1];
+        let head = self.slabs.chunk(refs[0]);
+        head.write_header(&header, self.use_cas);
+        for (i, &r) in refs.iter().enumerate().skip(1) {
+            let next = refs.get(i + 1).copied().unwrap_or(Ref::NONE);
+            self.slabs.chunk(r).write_cont_header(refs[0], next, kh.hash);
+        }
+        let mut w = Writer::new(&self.slabs, &refs, hl);
+        w.put(key);
+        for p in parts {
+            w.put(p);
+        }
+        Ok(NewItem { head: refs[0], class: largest })
+    }
+
+    /// A chunk of `class`, evicting if memory is full (and `-M` is off).
+    fn alloc_chunk(&self, class: usize, bytes: usize) -> Option<Ref> {
+        let head = class != self.classes().largest() || bytes < self.classes().get(class).size;
+        for _ in 0..ALLOC_TRIES {
+            let victim = {
+                let mut cs = self.slabs.lock(class);
+                if let Some(r) = self.slabs.take(&mut cs, bytes) {
+                    if head {
+                        cs.items += 1;
+                    }
+                    return Some(r);
+                }
+                let now = self.clock.now();
+                let found = if self.evict {
+                    self.slabs.sweep(&mut cs, now, SWEEP_BUDGET, |c, s| self.dead(c, s, now).is_some())
+                } else {
+                    None
+                };
+                match found {
+                    Some(Victim::Item(r)) => {
+                        let c = self.slabs.chunk(r);
+                        (r, self.index.hash(self.key_of(&c, c.state())))
+                    }
+                    Some(Victim::Cont { head, hash }) => (head, self.index.key_hash(hash)),
+                    None => {
+                        cs.counters.outofmemory += 1;
+                        return None;
+                    }
+                }
+            };
+            self.evict(victim.0, victim.1);
+        }
+        self.slabs.lock(class).counters.outofmemory += 1;
+        None
+    }
+
+    /// Evicts (or reclaims, if it is dead) the item `r` if it is still linked.
+    fn evict(&self, r: Ref, kh: KeyHash) {
+        let mut shard = self.index.lock(kh.shard);
+        if !shard.contains(kh.hash, r) {
+            return;
+        }
+        let c = self.slabs.chunk(r);
+        let state = c.state();
+        let now = self.clock.now();
+        let dead = self.dead(&c, state, now).is_some();
+        {
+            let mut cs = self.slabs.lock(self.slabs.class_of(r));
+            let last_lap = cs.last_lap;
+            let k = &mut cs.counters;
+            let unfetched = state & FETCHED == 0;
+            if dead {
+                k.reclaimed += 1;
+                k.expired_unfetched += unfetched as u64;
+            } else {
+                k.evicted += 1;
+                k.evicted_nonzero += (c.exptime(self.use_cas, state) != 0) as u64;
+                k.evicted_unfetched += unfetched as u64;
+                k.evicted_active += (state & ACTIVE != 0) as u64;
+                k.evicted_time = last_lap;
+            }
+        }
+        self.unlink(&mut shard, kh.hash, r);
+    }
+
+    /// Returns every chunk of an unlinked (or never linked) item.
+    fn free_item(&self, head: Ref) {
+        let c = self.slabs.chunk(head);
+        let state = c.state();
+        let total = header_len(self.use_cas, state) + c.key_len() + c.value_len(self.use_cas, state);
+        let mut next = c.next(self.use_cas, state);
+        let head_bytes = total.min(c.size());
+        let mut left = total - head_bytes;
+        {
+            let mut cs = self.slabs.lock(self.slabs.class_of(head));
+            if state & CHAINED == 0 || head_bytes < c.size() || cs.id != self.classes().largest() {
+                cs.items -= 1;
+            }
+            self.slabs.free(&mut cs, head, head_bytes);
+        }
+        while left > 0 && !next.is_none() {
+            let c = self.slabs.chunk(next);
+            let after = c.cont_next();
+            let n = left.min(c.size() - CONT_HEADER);
+            let mut cs = self.slabs.lock(self.slabs.class_of(next));
+            self.slabs.free(&mut cs, next, n + CONT_HEADER);
+            left -= n;
+            next = after;
+        }
+    }
+
+    // ----- background work -----
+
+    /// Applies a delayed flush_all whose time has come. Called by the clock.
+    pub fn tick(&self) {
+        let at = self.flush_at.load(Ordering::Acquire);
+        if at != 0 && at <= self.clock.now() + 1 {
+            self.flush(0);
+        }
+    }
+
+    /// Crawls up to `budget` chunks of `class`, reclaiming dead items.
+    pub fn crawl(&self, class: usize, budget: usize) -> usize {
+        let now = self.clock.now();
+        let mut dead = Vec::new();
+        {
+            let mut cs = self.slabs.lock(class);
+            let total = cs.total_chunks();
+            for _ in 0..budget.min(total) {
+                if cs.crawl_pos >= total {
+                    cs.crawl_pos = 0;
+                }
+                let pos = cs.crawl_pos;
+                cs.crawl_pos += 1;
+                let Some(r) = cs.chunk_at(pos) else { continue };
+                let c = self.slabs.chunk(r);
+                let state = c.state();
+                if state & STATE_MASK != LINKED {
+                    continue;
+                }
+                cs.counters.crawler_items_checked += 1;
+                if self.dead(&c, state, now).is_some() {
+                    dead.push((r, self.index.hash(self.key_of(&c, state))));
+                }
+            }
+        }
+        let mut reclaimed = 0;
+        for (r, kh) in dead {
+            let mut shard = self.index.lock(kh.shard);
+            if shard.contains(kh.hash, r) {
+                let c = self.slabs.chunk(r);
+                if self.dead(&c, c.state(), now).is_some() {
+                    self.slabs.lock(class).counters.crawler_reclaimed += 1;
+                    self.unlink(&mut shard, kh.hash, r);
+                    reclaimed += 1;
+                }
+            }
+        }
+        reclaimed
+    }
+
+    /// Moves one page from class `src` to class `dst` (or to the global pool),
+    /// evicting what the page holds. memcached's `slabs reassign`.
+    pub fn move_page(&self, src: usize, dst: Option<usize>) -> Result<(), MoveError> {
+        let n = self.classes().len();
+        if src >= n || dst.is_some_and(|d| d >= n) {
+            return Err(MoveError::BadClass);
+        }
+        if dst == Some(src) {
+            return Err(MoveError::Same);
+        }
+        let Some(_mover) = self.mover.try_lock() else {
+            return Err(MoveError::Busy);
+        };
+        let page = {
+            let mut cs = self.slabs.lock(src);
+            if cs.pages.len() < 2 && dst.is_some() {
+                return Err(MoveError::NoSpare);
+            }
+            self.slabs.begin_reclaim(&mut cs).ok_or(MoveError::NoSpare)?
+        };
+        for pass in 0.. {
+            let occupied = {
+                let cs = self.slabs.lock(src);
+                self.slabs.occupied(&cs, page)
+            };
+            if occupied.is_empty() {
+                break;
+            }
+            if pass == 1000 {
+                let mut cs = self.slabs.lock(src);
+                self.slabs.abort_reclaim(&mut cs, page);
+                return Err(MoveError::Busy);
+            }
+            let mut busy = false;
+            for (r, state) in occupied {
+                let target = {
+                    let _cs = self.slabs.lock(src);
+                    let c = self.slabs.chunk(r);
+                    match c.state() & STATE_MASK {
+                        LINKED => Some((r, self.index.hash(self.key_of(&c, state)))),
+                        super::chunk::CONT => Some((c.cont_head(), self.index.key_hash(c.cont_hash()))),
+                        super::chunk::FREE => None,
+                        _ => {
+                            busy = true;
+                            None
+                        }
+                    }
+                };
+                if let Some((r, kh)) = target {
+                    let mut shard = self.index.lock(kh.shard);
+                    if shard.contains(kh.hash, r) {
+                        self.reassign_evictions.fetch_add(1, Ordering::Relaxed);
+                        self.unlink(&mut shard, kh.hash, r);
+                    }
+                }
+            }
+            if busy {
+                std::thread::yield_now();
+            }
+        }
+        let mut cs = self.slabs.lock(src);
+        match dst {
+            Some(d) => {
+                let mut to = self.slabs.lock(d);
+                self.slabs.finish_reclaim(&mut cs, page, Some(&mut to));
+            }
+            None => self.slabs.finish_reclaim(&mut cs, page, None),
+        }
+        self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    // ----- statistics -----
+
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for i in 0..self.index.shard_count() {
+            let s = self.index.lock(i);
+            t.curr_items += s.items;
+            t.total_items += s.total_items;
+            t.bytes += s.bytes;
+            t.hash_bytes += (s.capacity() * 9) as u64;
+        }
+        for c in self.class_stats() {
+            t.evictions += c.counters.evicted;
+            t.reclaimed += c.counters.reclaimed;
+            t.expired_unfetched += c.counters.expired_unfetched;
+            t.evicted_unfetched += c.counters.evicted_unfetched;
+            t.evicted_active += c.counters.evicted_active;
+            t.crawler_reclaimed += c.counters.crawler_reclaimed;
+            t.crawler_items_checked += c.counters.crawler_items_checked;
+            t.moves_within_lru += c.counters.moves_within_lru;
+        }
+        let (allocated, pool) = self.slabs.page_counts();
+        t.malloced = (allocated * super::classes::PAGE_SIZE) as u64;
+        t.pool_pages = pool as u64;
+        t
+    }
+
+    /// Every class that holds pages, as `stats slabs` lists them.
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        let now = self.clock.now();
+        (0..self.classes().len())
+            .map(|id| {
+                let cs = self.slabs.lock(id);
+                ClassStats {
+                    id,
+                    chunk_size: cs.size,
+                    perslab: cs.perslab,
+                    pages: cs.pages.len(),
+                    used: cs.used,
+                    free: cs.free_count + cs.free_end(),
+                    items: cs.items,
+                    requested: cs.requested,
+                    age: now.saturating_sub(cs.lap_started).max(cs.last_lap),
+                    counters: cs.counters,
+                }
+            })
+            .filter(|c| c.pages > 0)
+            .collect()
+    }
+
+    /// Clears the counters `stats reset` clears.
+    pub fn reset_counters(&self) {
+        for id in 0..self.classes().len() {
+            self.slabs.lock(id).counters = ClassCounters::default();
+        }
+        for i in 0..self.index.shard_count() {
+            self.index.lock(i).total_items = 0;
+        }
+    }
+
+    pub fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.index.lock(i)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveError {
+    BadClass,
+    Same,
+    NoSpare,
+    Busy,
+}
+
+/// Copies bytes into an item across its chunks, in order.
+struct Writer<'a> {
+    chunks: &'a [Ref],
+    chunk: Chunk<'a>,
+    at: usize,
+    slabs: &'a Slabs,
+}
+
+impl<'a> Writer<'a> {
+    fn new(slabs: &'a Slabs, chunks: &'a [Ref], at: usize) -> Writer<'a> {
+        Writer { chunks: &chunks[1..], chunk: slabs.chunk(chunks[0]), at, slabs }
+    }
+
+    fn put(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.at == self.chunk.size() {
+                let Some((&next, rest)) = self.chunks.split_first() else {
+                    debug_assert!(false, "item larger than its chunks");
+                    return;
+                };
+                self.chunks = rest;
+                self.chunk = self.slabs.chunk(next);
+                self.at = CONT_HEADER;
+            }
+            let n = data.len().min(self.chunk.size() - self.at);
+            self.chunk.write(self.at, &data[..n]);
+            self.at += n;
+            data = &data[n..];
+        }
+    }
+}
+
+/// C's `strtoull` as memcached's `safe_strtoull` uses it on a stored value:
+/// leading white space, an optional sign, decimal digits, then the end or
+/// white space. Out of range, or negative, is not a number.
+pub fn parse_c_u64(s: &[u8]) -> Option<u64> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let mut i = s.iter().take_while(|&&b| is_space(b)).count();
+    let negative = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in &s[i..i + digits] {
+        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+    }
+    match s.get(i + digits) {
+        Some(&b) if !is_space(b) => return None,
+        _ => {}
+    }
+    if negative {
+        // strtoull negates; memcached then rejects what looks negative.
+        let n = v.wrapping_neg();
+        return if (n as i64) < 0 { None } else { Some(n) };
+    }
+    Some(v)
+}
