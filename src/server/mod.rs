@@ -1,1 +1,314 @@
-//! server
+//! The network layer: listeners, worker threads, connections.
+//!
+//! Like memcached, one acceptor hands connections round-robin to `-t`
+//! workers; each worker runs a single-threaded tokio runtime, so a
+//! connection's reads, parsing, store calls and writes all stay on one core.
+
+mod connection;
+mod maintenance;
+mod shared;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::{Config, port_file_line};
+pub use shared::Shared;
+
+enum Conn {
+    Tcp(std::net::TcpStream, String, String),
+    Unix(std::os::unix::net::UnixStream, String),
+}
+
+/// Listeners bound before any thread starts, so bad addresses fail early.
+pub struct Listeners {
+    tcp: Vec<std::net::TcpListener>,
+    unix: Option<std::os::unix::net::UnixListener>,
+}
+
+/// Binds every listener the configuration asks for.
+pub fn bind(config: &Config) -> io::Result<Listeners> {
+    let mut tcp = Vec::new();
+    let mut unix = None;
+    if let Some(path) = &config.unix_socket {
+        let _ = std::fs::remove_file(path);
+        let l = std::os::unix::net::UnixListener::bind(path)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.unix_mask))?;
+        l.set_nonblocking(true)?;
+        unix = Some(l);
+    } else if config.tcp_bind_port().is_some() {
+        let addrs = config.listen_addrs().map_err(io::Error::other)?;
+        for addr in addrs {
+            match bind_tcp(addr, config.backlog) {
+                Ok(l) => tcp.push(l),
+                // memcached skips an IPv6 wildcard the host cannot bind.
+                Err(e) if addr.is_ipv6() && config.listen.is_empty() => warn!("{addr}: {e}"),
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("failed to listen on {addr}: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    if config.udp_port != 0 || config.udp_ephemeral {
+        warn!("UDP is not supported; ignoring -U {}", config.udp_port);
+    }
+    Ok(Listeners { tcp, unix })
+}
+
+fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,
+        socket, sockopt,
+    };
+    let family = if addr.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let fd = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    let backlog = Backlog::new(backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN);
+    listen(&fd, backlog)?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
+impl Listeners {
+    /// The ports actually bound (ephemeral ports resolved).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Writes `MEMCACHED_PORT_FILENAME` as memcached does: to `<file>.lck`,
+    /// then renamed into place.
+    pub fn write_port_file(&self, path: &str) -> io::Result<()> {
+        let tmp = format!("{path}.lck");
+        let text: String = self
+            .local_addrs()
+            .into_iter()
+            .map(|a| port_file_line(false, a))
+            .collect();
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// Runs the server until SIGINT, SIGTERM or `shutdown`.
+pub fn run(shared: Arc<Shared>, listeners: Listeners) -> io::Result<()> {
+    if let Some(a) = listeners.local_addrs().first() {
+        shared.tcp_port.store(a.port() as u32, Ordering::Relaxed);
+    }
+    let maintenance = maintenance::spawn(shared.clone());
+    let mut workers = Vec::new();
+    let mut senders = Vec::new();
+    for id in 0..shared.config.threads {
+        let (tx, rx) = mpsc::unbounded_channel::<Conn>();
+        senders.push(tx);
+        let shared = shared.clone();
+        workers.push(
+            thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || worker(id, shared, rx))?,
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(accept_loop(shared.clone(), listeners, senders))?;
+    shared.request_shutdown();
+    for w in workers {
+        let _ = w.join();
+    }
+    maintenance.stop();
+    if let Some(path) = &shared.config.unix_socket {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listeners: Listeners,
+    senders: Vec<mpsc::UnboundedSender<Conn>>,
+) -> io::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<io::Result<Conn>>();
+    for l in listeners.tcp {
+        let l = TcpListener::from_std(l)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = l.accept().await.and_then(|(s, peer)| {
+                    let local = s.local_addr()?;
+                    Ok(Conn::Tcp(
+                        s.into_std()?,
+                        format!("tcp:{peer}"),
+                        format!("tcp:{local}"),
+                    ))
+                });
+                if tx.send(r).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    if let Some(l) = listeners.unix {
+        let l = UnixListener::from_std(l)?;
+        let path = shared
+            .config
+            .unix_socket
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = l
+                    .accept()
+                    .await
+                    .and_then(|(s, _)| Ok(Conn::Unix(s.into_std()?, format!("unix:{path}"))));
+                if tx.send(r).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut next = 0;
+    loop {
+        let conn = tokio::select! {
+            c = rx.recv() => match c {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    warn!("accept: {e}");
+                    // Out of descriptors: back off instead of spinning.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+                None => return Ok(()),
+            },
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
+            _ = sigint.recv() => { info!("SIGINT: stopping"); return Ok(()); }
+            _ = shared.shutdown.notified() => return Ok(()),
+        };
+        if shared.curr_conns.load(Ordering::Relaxed) as usize >= max_clients(&shared.config) {
+            shared.conn_rejected();
+            reject(conn).await;
+            continue;
+        }
+        let worker = next % senders.len();
+        next += 1;
+        let _ = senders[worker].send(conn);
+    }
+}
+
+/// How many clients fit under `-c`: memcached keeps descriptors for its own
+/// listeners and internals out of the limit.
+fn max_clients(config: &Config) -> usize {
+    config.max_conns.saturating_sub(RESERVED_FDS).max(1)
+}
+
+/// memcached 1.6.18 reports `reserved_fds 20` and refuses a client once
+/// clients + listeners + 20 reach `-c` - 1.
+const RESERVED_FDS: usize = 22;
+
+async fn reject(conn: Conn) {
+    const MSG: &[u8] = b"ERROR Too many open connections\r\n";
+    match conn {
+        Conn::Tcp(s, ..) => {
+            if let Ok(mut s) = TcpStream::from_std(s) {
+                let _ = s.write_all(MSG).await;
+            }
+        }
+        Conn::Unix(s, _) => {
+            if let Ok(mut s) = UnixStream::from_std(s) {
+                let _ = s.write_all(MSG).await;
+            }
+        }
+    }
+}
+
+fn worker(id: usize, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Conn>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            warn!("worker {id}: {e}");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                conn = rx.recv() => match conn {
+                    Some(conn) => { tasks.spawn_local(handle(id, shared.clone(), conn)); }
+                    None => break,
+                },
+                _ = shared.shutdown.notified() => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        // Let connections finish what they have in flight.
+        let grace = tokio::time::sleep(std::time::Duration::from_secs(2));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                r = tasks.join_next() => if r.is_none() { break },
+                _ = &mut grace => break,
+            }
+        }
+    });
+}
+
+async fn handle(id: usize, shared: Arc<Shared>, conn: Conn) {
+    let stats = &shared.threads[id];
+    match conn {
+        Conn::Tcp(s, peer, local) => {
+            let fd = s.as_raw_fd();
+            let _ = s.set_nodelay(true);
+            let Ok(s) = TcpStream::from_std(s) else {
+                return;
+            };
+            let (cid, last) = shared.conn_open(fd, peer, Some(local));
+            connection::serve(s, &shared, stats, &last).await;
+            shared.conn_close(cid);
+        }
+        Conn::Unix(s, path) => {
+            let fd = s.as_raw_fd();
+            let Ok(s) = UnixStream::from_std(s) else {
+                return;
+            };
+            let (cid, last) = shared.conn_open(fd, path, None);
+            connection::serve(s, &shared, stats, &last).await;
+            shared.conn_close(cid);
+        }
+    }
+}

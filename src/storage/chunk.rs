@@ -284,7 +284,8 @@ impl<'a> Chunk<'a> {
     pub fn set_cas(&self, use_cas: bool, cas: u64) {
         self.atomic_u32(4).store(cas as u32, Ordering::Relaxed);
         if use_cas {
-            self.atomic_u32(8).store((cas >> 32) as u32, Ordering::Relaxed);
+            self.atomic_u32(8)
+                .store((cas >> 32) as u32, Ordering::Relaxed);
         }
     }
 
@@ -325,7 +326,11 @@ impl<'a> Chunk<'a> {
         let state = ALLOC | h.bits();
         self.set_state(state);
         self.write(1, &[h.key_len]);
-        let short = if h.value_len > u16::MAX as usize { 0 } else { h.value_len as u16 };
+        let short = if h.value_len > u16::MAX as usize {
+            0
+        } else {
+            h.value_len as u16
+        };
         self.write_u16(2, short);
         self.set_cas(use_cas, h.cas);
         let u32s = [
@@ -336,7 +341,8 @@ impl<'a> Chunk<'a> {
         ];
         for (bit, v) in u32s {
             if state & bit != 0 {
-                self.atomic_u32(self.field(use_cas, state, bit)).store(v, Ordering::Relaxed);
+                self.atomic_u32(self.field(use_cas, state, bit))
+                    .store(v, Ordering::Relaxed);
             }
         }
     }
@@ -413,7 +419,14 @@ mod tests {
     use super::*;
 
     fn header(value_len: usize, flags: u32, exptime: u32, next: Ref) -> Header {
-        Header { key_len: 3, value_len, flags, exptime, cas: 0x1_0000_0002, next }
+        Header {
+            key_len: 3,
+            value_len,
+            flags,
+            exptime,
+            cas: 0x1_0000_0002,
+            next,
+        }
     }
 
     #[test]

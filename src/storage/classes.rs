@@ -93,22 +93,48 @@ mod tests {
         assert_eq!(c.len(), 39);
         assert_eq!(
             sizes(&c)[..13],
-            [96, 120, 152, 192, 240, 304, 384, 480, 600, 752, 944, 1184, 1480]
+            [
+                96, 120, 152, 192, 240, 304, 384, 480, 600, 752, 944, 1184, 1480
+            ]
         );
         let per: Vec<usize> = c.iter().map(|c| c.perslab).collect();
         assert_eq!(per[..4], [10922, 8738, 6898, 5461]);
-        assert_eq!(c.get(c.largest()), Class { size: 524288, perslab: 2 });
+        assert_eq!(
+            c.get(c.largest()),
+            Class {
+                size: 524288,
+                perslab: 2
+            }
+        );
         // Classes observed on memcached 1.6.18 with values of 600000 and 3000000 bytes.
         assert_eq!(c.get(30).size, 82792);
-        assert_eq!(c.get(37), Class { size: 394840, perslab: 2 });
+        assert_eq!(
+            c.get(37),
+            Class {
+                size: 394840,
+                perslab: 2
+            }
+        );
     }
 
     #[test]
     fn one_megabyte_chunk_max() {
         let c = Classes::new(48, 1.25, 1024 * 1024);
         assert_eq!(c.len(), 42);
-        assert_eq!(c.get(39), Class { size: 616944, perslab: 1 });
-        assert_eq!(c.get(41), Class { size: 1048576, perslab: 1 });
+        assert_eq!(
+            c.get(39),
+            Class {
+                size: 616944,
+                perslab: 1
+            }
+        );
+        assert_eq!(
+            c.get(41),
+            Class {
+                size: 1048576,
+                perslab: 1
+            }
+        );
     }
 
     #[test]
@@ -116,7 +142,9 @@ mod tests {
         let c = Classes::new(48, 2.0, 512 * 1024);
         assert_eq!(
             sizes(&c),
-            [96, 192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152, 98304, 196608, 524288]
+            [
+                96, 192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152, 98304, 196608, 524288
+            ]
         );
     }
 

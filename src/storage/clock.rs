@@ -25,8 +25,14 @@ impl Default for Clock {
 
 impl Clock {
     pub fn new() -> Clock {
-        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        Clock { started: Instant::now(), process_started: unix - START as i64, now: AtomicU32::new(START) }
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Clock {
+            started: Instant::now(),
+            process_started: unix - START as i64,
+            now: AtomicU32::new(START),
+        }
     }
 
     /// Seconds since start (plus the offset); cheap, read on every command.
@@ -85,8 +91,15 @@ mod tests {
         assert_eq!(c.realtime(0), 0);
         assert_eq!(c.realtime(-1), 1);
         assert_eq!(c.realtime(10), now + 10);
-        assert_eq!(c.realtime(REALTIME_MAXDELTA), now + REALTIME_MAXDELTA as u32);
-        assert_eq!(c.realtime(REALTIME_MAXDELTA + 1), 1, "an absolute time in 1970");
+        assert_eq!(
+            c.realtime(REALTIME_MAXDELTA),
+            now + REALTIME_MAXDELTA as u32
+        );
+        assert_eq!(
+            c.realtime(REALTIME_MAXDELTA + 1),
+            1,
+            "an absolute time in 1970"
+        );
         assert_eq!(c.realtime(c.unix_now() + 100), now + 100);
     }
 }

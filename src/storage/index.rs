@@ -37,7 +37,9 @@ impl Shard {
     /// The item with this hash whose key `matches`.
     pub fn find(&self, hash: u32, mut matches: impl FnMut(Ref) -> bool) -> Option<Ref> {
         self.table
-            .find(spread(hash), |e| e.hash == hash && matches(Ref::from_raw(e.item)))
+            .find(spread(hash), |e| {
+                e.hash == hash && matches(Ref::from_raw(e.item))
+            })
             .map(|e| Ref::from_raw(e.item))
     }
 
@@ -47,14 +49,22 @@ impl Shard {
     }
 
     pub fn insert(&mut self, hash: u32, item: Ref) {
-        self.table.insert_unique(spread(hash), Entry { item: item.raw(), hash }, |e| {
-            spread(e.hash)
-        });
+        self.table.insert_unique(
+            spread(hash),
+            Entry {
+                item: item.raw(),
+                hash,
+            },
+            |e| spread(e.hash),
+        );
     }
 
     /// Points the entry for `old` at `new` (same key, so same hash).
     pub fn replace(&mut self, hash: u32, old: Ref, new: Ref) -> bool {
-        match self.table.find_mut(spread(hash), |e| e.hash == hash && e.item == old.raw()) {
+        match self
+            .table
+            .find_mut(spread(hash), |e| e.hash == hash && e.item == old.raw())
+        {
             Some(e) => {
                 e.item = new.raw();
                 true
@@ -64,7 +74,10 @@ impl Shard {
     }
 
     pub fn remove(&mut self, hash: u32, item: Ref) -> bool {
-        match self.table.find_entry(spread(hash), |e| e.hash == hash && e.item == item.raw()) {
+        match self
+            .table
+            .find_entry(spread(hash), |e| e.hash == hash && e.item == item.raw())
+        {
             Ok(e) => {
                 e.remove();
                 true
@@ -126,7 +139,10 @@ impl Index {
     }
 
     pub fn key_hash(&self, hash: u32) -> KeyHash {
-        KeyHash { shard: (hash >> self.shift) as usize, hash }
+        KeyHash {
+            shard: (hash >> self.shift) as usize,
+            hash,
+        }
     }
 
     pub fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {

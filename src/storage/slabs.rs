@@ -73,7 +73,11 @@ impl ClassState {
 
     /// Chunks never handed out at the end of the newest page.
     pub fn free_end(&self) -> usize {
-        if self.pages.is_empty() { 0 } else { self.perslab - self.end_next }
+        if self.pages.is_empty() {
+            0
+        } else {
+            self.perslab - self.end_next
+        }
     }
 
     fn bump(&mut self) -> Option<Ref> {
@@ -152,7 +156,11 @@ impl Slabs {
             classes,
             states,
             page_class: (0..slots).map(|_| AtomicU8::new(NO_CLASS)).collect(),
-            pool: Mutex::new(Pool { allocated: 0, free: Vec::new(), limit }),
+            pool: Mutex::new(Pool {
+                allocated: 0,
+                free: Vec::new(),
+                limit,
+            }),
         }
     }
 
@@ -286,7 +294,10 @@ impl Slabs {
                     return Some(Victim::Item(r));
                 }
                 CONT => {
-                    return Some(Victim::Cont { head: c.cont_head(), hash: c.cont_hash() });
+                    return Some(Victim::Cont {
+                        head: c.cont_head(),
+                        hash: c.cont_hash(),
+                    });
                 }
                 _ => {}
             }
@@ -461,7 +472,11 @@ mod tests {
             Some(Victim::Item(r)) => assert_eq!(r, refs[1]),
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(s.chunk(refs[0]).state() & ACTIVE, 0, "bit cleared in passing");
+        assert_eq!(
+            s.chunk(refs[0]).state() & ACTIVE,
+            0,
+            "bit cleared in passing"
+        );
     }
 
     #[test]

@@ -49,7 +49,11 @@ impl StoreConfig {
             use_cas: c.use_cas,
             evict: !c.no_evict,
             shards: (c.threads * 64).max(256),
-            hash_capacity: if c.hashpower > 0 { 1 << c.hashpower.min(32) } else { 0 },
+            hash_capacity: if c.hashpower > 0 {
+                1 << c.hashpower.min(32)
+            } else {
+                0
+            },
         }
     }
 }
@@ -276,7 +280,13 @@ impl Store {
     }
 
     /// Finds `key` in a locked shard; a dead item found on the way is unlinked.
-    fn find_live(&self, shard: &mut Shard, kh: KeyHash, key: &[u8], now: u32) -> Result<Ref, Lookup> {
+    fn find_live(
+        &self,
+        shard: &mut Shard,
+        kh: KeyHash,
+        key: &[u8],
+        now: u32,
+    ) -> Result<Ref, Lookup> {
         let found = shard.find(kh.hash, |r| {
             let c = self.slabs.chunk(r);
             self.key_of(&c, c.state()) == key
@@ -296,7 +306,12 @@ impl Store {
 
     /// Looks `key` up and hands the item to `f` while its shard is locked.
     /// With `touch`, also sets a new expiry time (gat/gats).
-    pub fn get<R>(&self, key: &[u8], touch: Option<u32>, f: impl FnOnce(&ItemView<'_>) -> R) -> Result<R, Lookup> {
+    pub fn get<R>(
+        &self,
+        key: &[u8],
+        touch: Option<u32>,
+        f: impl FnOnce(&ItemView<'_>) -> R,
+    ) -> Result<R, Lookup> {
         let now = self.clock.now();
         let kh = self.index.hash(key);
         let mut shard = self.index.lock(kh.shard);
@@ -359,7 +374,14 @@ impl Store {
     // ----- writing -----
 
     /// Stores `value` under `key` as `mode` says.
-    pub fn store(&self, mode: Mode, key: &[u8], flags: u32, exptime: u32, value: &[u8]) -> Outcome<StoreResult> {
+    pub fn store(
+        &self,
+        mode: Mode,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        value: &[u8],
+    ) -> Outcome<StoreResult> {
         let kh = self.index.hash(key);
         if matches!(mode, Mode::Append | Mode::Prepend) {
             return self.concat(mode, key, kh, value);
@@ -371,7 +393,10 @@ impl Store {
                 if mode == Mode::Set {
                     let _ = self.delete(key);
                 }
-                return Outcome { result: StoreResult::NoMemory, class };
+                return Outcome {
+                    result: StoreResult::NoMemory,
+                    class,
+                };
             }
         };
         let class = new.class;
@@ -379,7 +404,9 @@ impl Store {
         let old = self.find_live(&mut shard, kh, key, self.clock.now()).ok();
         let result = match (mode, old) {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => StoreResult::Stored,
-            (Mode::Cas(cas), Some(r)) if self.slabs.chunk(r).cas(self.use_cas) == cas && self.use_cas => {
+            (Mode::Cas(cas), Some(r))
+                if self.slabs.chunk(r).cas(self.use_cas) == cas && self.use_cas =>
+            {
                 StoreResult::Stored
             }
             (Mode::Cas(_), Some(_)) => StoreResult::Exists,
@@ -405,26 +432,51 @@ impl Store {
                 let mut shard = self.index.lock(kh.shard);
                 let Ok(r) = self.find_live(&mut shard, kh, key, self.clock.now()) else {
                     let class = self.classes().for_size(key.len() + data.len()).unwrap_or(0);
-                    return Outcome { result: StoreResult::NotStored, class };
+                    return Outcome {
+                        result: StoreResult::NotStored,
+                        class,
+                    };
                 };
                 let c = self.slabs.chunk(r);
                 let state = c.state();
                 let v = self.view(r, c, state);
-                (r, v.flags, c.exptime(self.use_cas, state), c.cas(self.use_cas), v.value_vec(), v.class)
+                (
+                    r,
+                    v.flags,
+                    c.exptime(self.use_cas, state),
+                    c.cas(self.use_cas),
+                    v.value_vec(),
+                    v.class,
+                )
             };
             if self.too_large(key.len(), flags, value.len() + data.len()) {
-                return Outcome { result: StoreResult::NoMemory, class };
+                return Outcome {
+                    result: StoreResult::NoMemory,
+                    class,
+                };
             }
-            let parts: [&[u8]; 2] = if mode == Mode::Append { [&value, data] } else { [data, &value] };
+            let parts: [&[u8]; 2] = if mode == Mode::Append {
+                [&value, data]
+            } else {
+                [data, &value]
+            };
             let new = match self.alloc_item(key, kh, flags, exptime, &parts) {
                 Ok(new) => new,
-                Err(class) => return Outcome { result: StoreResult::NoMemory, class },
+                Err(class) => {
+                    return Outcome {
+                        result: StoreResult::NoMemory,
+                        class,
+                    };
+                }
             };
             let mut shard = self.index.lock(kh.shard);
             if self.still_there(&shard, kh, old, cas) {
                 let class = new.class;
                 self.publish(&mut shard, kh, new, Some(old), None);
-                return Outcome { result: StoreResult::Stored, class };
+                return Outcome {
+                    result: StoreResult::Stored,
+                    class,
+                };
             }
             drop(shard);
             self.free_item(new.head);
@@ -439,7 +491,12 @@ impl Store {
             let mut shard = self.index.lock(kh.shard);
             let r = match self.find_live(&mut shard, kh, key, self.clock.now()) {
                 Ok(r) => r,
-                Err(_) => return Outcome { result: Delta::NotFound, class: 0 },
+                Err(_) => {
+                    return Outcome {
+                        result: Delta::NotFound,
+                        class: 0,
+                    };
+                }
             };
             let c = self.slabs.chunk(r);
             let state = c.state();
@@ -451,9 +508,16 @@ impl Store {
                 parse_c_u64(v.first)
             };
             let Some(current) = current else {
-                return Outcome { result: Delta::NonNumeric, class };
+                return Outcome {
+                    result: Delta::NonNumeric,
+                    class,
+                };
             };
-            let value = if incr { current.wrapping_add(delta) } else { current.saturating_sub(delta) };
+            let value = if incr {
+                current.wrapping_add(delta)
+            } else {
+                current.saturating_sub(delta)
+            };
             let digits = value.to_string();
             c.set_bits(ACTIVE);
             if digits.len() <= v.value_len {
@@ -462,18 +526,30 @@ impl Store {
                 padded[..digits.len()].copy_from_slice(digits.as_bytes());
                 c.write(at, &padded);
                 c.set_cas(self.use_cas, self.next_cas.fetch_add(1, Ordering::Relaxed));
-                return Outcome { result: Delta::Value(value), class };
+                return Outcome {
+                    result: Delta::Value(value),
+                    class,
+                };
             }
-            let (flags, exptime, cas) = (v.flags, c.exptime(self.use_cas, state), c.cas(self.use_cas));
+            let (flags, exptime, cas) =
+                (v.flags, c.exptime(self.use_cas, state), c.cas(self.use_cas));
             drop(shard);
             let new = match self.alloc_item(key, kh, flags, exptime, &[digits.as_bytes()]) {
                 Ok(new) => new,
-                Err(class) => return Outcome { result: Delta::NoMemory, class },
+                Err(class) => {
+                    return Outcome {
+                        result: Delta::NoMemory,
+                        class,
+                    };
+                }
             };
             let mut shard = self.index.lock(kh.shard);
             if self.still_there(&shard, kh, r, cas) {
                 self.publish(&mut shard, kh, new, Some(r), None);
-                return Outcome { result: Delta::Value(value), class };
+                return Outcome {
+                    result: Delta::Value(value),
+                    class,
+                };
             }
             drop(shard);
             self.free_item(new.head);
@@ -495,8 +571,10 @@ impl Store {
         let now = self.clock.now();
         if at == 0 || at <= now {
             self.flush_at.store(0, Ordering::Release);
-            self.flush_seq.store(self.next_cas.load(Ordering::Acquire), Ordering::Release);
-            self.oldest_live.store(now.saturating_sub(1), Ordering::Relaxed);
+            self.flush_seq
+                .store(self.next_cas.load(Ordering::Acquire), Ordering::Release);
+            self.oldest_live
+                .store(now.saturating_sub(1), Ordering::Relaxed);
         } else {
             self.flush_at.store(at, Ordering::Release);
             self.oldest_live.store(at - 1, Ordering::Relaxed);
@@ -509,7 +587,14 @@ impl Store {
     }
 
     /// Links a filled item, replacing `old`; gives it a new cas unless `keep_cas`.
-    fn publish(&self, shard: &mut Shard, kh: KeyHash, new: NewItem, old: Option<Ref>, keep_cas: Option<u64>) {
+    fn publish(
+        &self,
+        shard: &mut Shard,
+        kh: KeyHash,
+        new: NewItem,
+        old: Option<Ref>,
+        keep_cas: Option<u64>,
+    ) {
         let c = self.slabs.chunk(new.head);
         let cas = keep_cas.unwrap_or_else(|| self.next_cas.fetch_add(1, Ordering::Relaxed));
         c.set_cas(self.use_cas, cas);
@@ -549,7 +634,14 @@ impl Store {
 
     /// Allocates and fills a new item (in `ALLOC` state, not yet linked).
     /// On failure, the class that had no memory.
-    fn alloc_item(&self, key: &[u8], kh: KeyHash, flags: u32, exptime: u32, parts: &[&[u8]]) -> Result<NewItem, usize> {
+    fn alloc_item(
+        &self,
+        key: &[u8],
+        kh: KeyHash,
+        flags: u32,
+        exptime: u32,
+        parts: &[&[u8]],
+    ) -> Result<NewItem, usize> {
         let value_len: usize = parts.iter().map(|p| p.len()).sum();
         let mut header = Header {
             key_len: key.len() as u8,
@@ -604,14 +696,19 @@ impl Store {
         head.write_header(&header, self.use_cas);
         for (i, &r) in refs.iter().enumerate().skip(1) {
             let next = refs.get(i + 1).copied().unwrap_or(Ref::NONE);
-            self.slabs.chunk(r).write_cont_header(refs[0], next, kh.hash);
+            self.slabs
+                .chunk(r)
+                .write_cont_header(refs[0], next, kh.hash);
         }
         let mut w = Writer::new(&self.slabs, &refs, hl);
         w.put(key);
         for p in parts {
             w.put(p);
         }
-        Ok(NewItem { head: refs[0], class: largest })
+        Ok(NewItem {
+            head: refs[0],
+            class: largest,
+        })
     }
 
     /// A chunk of `class`, evicting if memory is full (and `-M` is off).
@@ -628,7 +725,9 @@ impl Store {
                 }
                 let now = self.clock.now();
                 let found = if self.evict {
-                    self.slabs.sweep(&mut cs, now, SWEEP_BUDGET, |c, s| self.dead(c, s, now).is_some())
+                    self.slabs.sweep(&mut cs, now, SWEEP_BUDGET, |c, s| {
+                        self.dead(c, s, now).is_some()
+                    })
                 } else {
                     None
                 };
@@ -683,7 +782,8 @@ impl Store {
     fn free_item(&self, head: Ref) {
         let c = self.slabs.chunk(head);
         let state = c.state();
-        let total = header_len(self.use_cas, state) + c.key_len() + c.value_len(self.use_cas, state);
+        let total =
+            header_len(self.use_cas, state) + c.key_len() + c.value_len(self.use_cas, state);
         let mut next = c.next(self.use_cas, state);
         let head_bytes = total.min(c.size());
         let mut left = total - head_bytes;
@@ -773,7 +873,9 @@ impl Store {
             if cs.pages.len() < 2 && dst.is_some() {
                 return Err(MoveError::NoSpare);
             }
-            self.slabs.begin_reclaim(&mut cs).ok_or(MoveError::NoSpare)?
+            self.slabs
+                .begin_reclaim(&mut cs)
+                .ok_or(MoveError::NoSpare)?
         };
         for pass in 0.. {
             let occupied = {
@@ -795,7 +897,9 @@ impl Store {
                     let c = self.slabs.chunk(r);
                     match c.state() & STATE_MASK {
                         LINKED => Some((r, self.index.hash(self.key_of(&c, state)))),
-                        super::chunk::CONT => Some((c.cont_head(), self.index.key_hash(c.cont_hash()))),
+                        super::chunk::CONT => {
+                            Some((c.cont_head(), self.index.key_hash(c.cont_hash())))
+                        }
                         super::chunk::FREE => None,
                         _ => {
                             busy = true;
@@ -910,7 +1014,12 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     fn new(slabs: &'a Slabs, chunks: &'a [Ref], at: usize) -> Writer<'a> {
-        Writer { chunks: &chunks[1..], chunk: slabs.chunk(chunks[0]), at, slabs }
+        Writer {
+            chunks: &chunks[1..],
+            chunk: slabs.chunk(chunks[0]),
+            at,
+            slabs,
+        }
     }
 
     fn put(&mut self, mut data: &[u8]) {

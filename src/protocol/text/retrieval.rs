@@ -1,0 +1,109 @@
+//! get, gets, gat, gats: `get <key>*`, `gat <exptime> <key>*`.
+
+use super::tokens::{KEY_MAX_LENGTH, Tokens, strtol};
+use super::{Ctx, OUT_HIGH_WATER, Step};
+use crate::stats::bump;
+use crate::storage::{ItemView, Lookup};
+
+pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> Step {
+    let mut first = 1;
+    let exptime = if touch {
+        let Some(e) = strtol(t.get(1)) else {
+            ctx.reply(b"CLIENT_ERROR invalid exptime argument");
+            return Step::Done(0);
+        };
+        first = 2;
+        Some(ctx.store().clock.realtime(e as i64))
+    } else {
+        None
+    };
+    let start = ctx.out.len();
+    let resume = ctx.sess.get_resume;
+    let mut ordinal = 0;
+    // Lines with more than 23 tokens are tokenized again piece by piece.
+    let mut cur = *t;
+    let mut i = first;
+    loop {
+        if i >= cur.len() {
+            if cur.rest.is_empty() {
+                break;
+            }
+            cur = Tokens::new(cur.rest);
+            i = 0;
+            continue;
+        }
+        let key = cur.get(i);
+        i += 1;
+        if ordinal < resume {
+            ordinal += 1;
+            continue;
+        }
+        if key.len() > KEY_MAX_LENGTH {
+            ctx.out.truncate(start);
+            ctx.sess.get_resume = 0;
+            ctx.reply(b"CLIENT_ERROR bad command line format");
+            return Step::Done(0);
+        }
+        lookup(ctx, key, with_cas, exptime);
+        ordinal += 1;
+        if ctx.out.len() >= OUT_HIGH_WATER {
+            ctx.sess.get_resume = ordinal;
+            return Step::Flush;
+        }
+    }
+    ctx.sess.get_resume = 0;
+    ctx.out.extend_from_slice(b"END\r\n");
+    Step::Done(0)
+}
+
+fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
+    let s = ctx.stats;
+    bump(&s.c.cmd_get);
+    if exptime.is_some() {
+        bump(&s.c.cmd_touch);
+    }
+    let out = &mut *ctx.out;
+    let found = ctx.shared.store.get(key, exptime, |item| {
+        write_value(out, item, with_cas);
+        item.class
+    });
+    ctx.shared.detail_get(key, found.is_ok());
+    match found {
+        Ok(class) => {
+            if exptime.is_some() {
+                bump(&s.class[class].touch_hits);
+            }
+            bump(&s.class[class].get_hits);
+        }
+        Err(why) => {
+            if exptime.is_some() {
+                bump(&s.c.touch_misses);
+            }
+            bump(&s.c.get_misses);
+            match why {
+                Lookup::Expired => bump(&s.c.get_expired),
+                Lookup::Flushed => bump(&s.c.get_flushed),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`
+pub fn write_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool) {
+    let mut num = itoa::Buffer::new();
+    out.reserve(item.key.len() + item.value_len() + 48);
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(item.key);
+    out.push(b' ');
+    out.extend_from_slice(num.format(item.flags).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(num.format(item.value_len()).as_bytes());
+    if with_cas {
+        out.push(b' ');
+        out.extend_from_slice(num.format(item.cas).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    item.value(|part| out.extend_from_slice(part));
+    out.extend_from_slice(b"\r\n");
+}

@@ -1,0 +1,78 @@
+//! One client connection: read what arrived, answer every complete command,
+//! write the answers in one go.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::Shared;
+use crate::protocol::text::{self, OUT_HIGH_WATER, Session};
+use crate::stats::{ThreadStats, add};
+
+/// Read buffer kept per connection between requests.
+const READ_CHUNK: usize = 16 * 1024;
+/// A buffer grown beyond this (a large value) is shrunk back once drained.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+pub async fn serve<S>(mut stream: S, shared: &Shared, stats: &ThreadStats, last_cmd: &AtomicU32)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut sess = Session::default();
+    let idle = shared.config.idle_timeout;
+    loop {
+        if input.capacity() - input.len() < READ_CHUNK / 4 {
+            input.reserve(READ_CHUNK);
+        }
+        let read = async {
+            if idle > 0 {
+                let limit = std::time::Duration::from_secs(idle as u64);
+                tokio::time::timeout(limit, stream.read_buf(&mut input))
+                    .await
+                    .ok()
+            } else {
+                Some(stream.read_buf(&mut input).await)
+            }
+        };
+        let n = tokio::select! {
+            r = read => match r {
+                Some(Ok(n)) if n > 0 => n,
+                _ => return, // closed, error, or idle too long
+            },
+            _ = shared.shutdown.notified() => return,
+        };
+        add(&stats.c.bytes_read, n as u64);
+        last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
+        let mut start = 0;
+        loop {
+            start += text::process(shared, stats, &mut sess, &input[start..], &mut out);
+            let full = out.len() >= OUT_HIGH_WATER;
+            if !out.is_empty() {
+                if stream.write_all(&out).await.is_err() {
+                    return;
+                }
+                add(&stats.c.bytes_written, out.len() as u64);
+                out.clear();
+                if out.capacity() > KEEP_CAPACITY {
+                    out.shrink_to(READ_CHUNK);
+                }
+            }
+            if sess.close {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            if !full {
+                break;
+            }
+        }
+        input.drain(..start);
+        if input.is_empty() && input.capacity() > KEEP_CAPACITY {
+            input.shrink_to(READ_CHUNK);
+        }
+        if shared.is_stopping() {
+            return;
+        }
+    }
+}
