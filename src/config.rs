@@ -18,11 +18,7 @@ use std::path::PathBuf;
 use clap::{Arg, ArgAction, ColorChoice, Command};
 
 /// `-V` output.
-pub const VERSION_TEXT: &str = concat!(
-    "memcrab ",
-    env!("CARGO_PKG_VERSION"),
-    " (memcached 1.6.18 compatible)"
-);
+pub const VERSION_TEXT: &str = concat!("memcrab ", env!("CARGO_PKG_VERSION"));
 /// sysexits.h codes memcached exits with.
 pub const EX_USAGE: i32 = 64;
 pub const EX_NOUSER: i32 = 67;
@@ -113,6 +109,10 @@ pub struct Config {
     pub dump_enabled: bool,
     /// `!-W`: `watch` allowed.
     pub watch_enabled: bool,
+    /// `-D`: key prefix delimiter for per-prefix stats (default ':').
+    pub prefix_delimiter: char,
+    /// `-D` given (or later `stats detail on`): per-prefix stats collected.
+    pub detail_enabled: bool,
     /// `-Y`: ascii auth file.
     pub auth_file: Option<PathBuf>,
     /// `-o idle_timeout` seconds (0 = off). A negative value wraps (never times out).
@@ -188,6 +188,8 @@ impl Default for Config {
             flush_enabled: true,
             dump_enabled: true,
             watch_enabled: true,
+            prefix_delimiter: ':',
+            detail_enabled: false,
             auth_file: None,
             idle_timeout: 0,
             hashpower: 0,
@@ -502,10 +504,11 @@ impl Parser {
                 }
             }
             'D' => {
-                if v.is_empty() {
-                    return Err(fail(1, "No delimiter specified"));
-                }
-                warn("-D (per-prefix stats) is not supported; ignored");
+                c.prefix_delimiter = v
+                    .chars()
+                    .next()
+                    .ok_or_else(|| fail(1, "No delimiter specified"))?;
+                c.detail_enabled = true;
             }
             'L' => warn("-L (large memory pages) is not supported; ignored"),
             'C' => c.use_cas = false,
@@ -516,10 +519,8 @@ impl Parser {
                     "auto" => Protocol::Auto,
                     "ascii" => Protocol::Ascii,
                     "binary" => {
-                        return Err(fail(
-                            EX_USAGE,
-                            "binary protocol not supported yet (-B binary)",
-                        ));
+                        let msg = "binary protocol not supported yet (-B binary)";
+                        return Err(fail(EX_USAGE, msg));
                     }
                     _ => {
                         let msg = format!(
@@ -736,10 +737,8 @@ impl Parser {
             "ssl_chain_cert" | "ssl_key" | "ssl_verify_mode" | "ssl_keyformat" | "ssl_ciphers"
             | "ssl_ca_cert" | "ssl_wbuf_size" | "ssl_session_cache" | "ssl_kernel_tls"
             | "ssl_min_version" => {
-                return Err(fail(
-                    1,
-                    format!("TLS is not supported by memcrab (-o {tok})"),
-                ));
+                let msg = format!("TLS is not supported by memcrab (-o {tok})");
+                return Err(fail(1, msg));
             }
             _ => return Err(fail(1, format!("Illegal suboption \"{tok}\""))),
         }
@@ -761,10 +760,8 @@ impl Parser {
         }
         let item = self.item_size_max;
         if item < 1024 {
-            return Err(fail(
-                EX_USAGE,
-                "Item max size cannot be less than 1024 bytes.",
-            ));
+            let msg = "Item max size cannot be less than 1024 bytes.";
+            return Err(fail(EX_USAGE, msg));
         }
         if item as usize > c.max_bytes / 2 {
             let msg = "Cannot set item size limit higher than 1/2 of memory max.";
@@ -826,10 +823,8 @@ impl Parser {
         // memcached binds UDP > 65535 modulo 65536; memcrab refuses it like TCP.
         for port in [self.tcp_port, self.udp_port] {
             if port > 65535 {
-                return Err(fail(
-                    EX_USAGE,
-                    format!("ERROR: Invalid port number {port}."),
-                ));
+                let msg = format!("ERROR: Invalid port number {port}.");
+                return Err(fail(EX_USAGE, msg));
             }
         }
         if c.auth_file.is_some() && self.udp_port != 0 {
@@ -1024,19 +1019,17 @@ impl Config {
     /// extstore and TLS, so their defaults are listed).
     pub fn settings_stats(&self, rt: &SettingsRuntime) -> Vec<(&'static str, String)> {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
-        let port = |ephemeral: bool, p: u16| {
-            if ephemeral {
-                "-1".to_owned()
-            } else {
-                p.to_string()
-            }
+        let port = |ephemeral: bool, p: u16| if ephemeral { -1 } else { i32::from(p) }.to_string();
+        let path_or = |p: &Option<PathBuf>, none: &str| {
+            p.as_ref()
+                .map_or_else(|| none.to_owned(), |p| p.display().to_string())
         };
         let inter = self.inter();
         let per_udp = match &inter {
             Some(i) if i.contains(',') => 1,
             _ => self.threads,
         };
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let evictions = if self.no_evict { "off" } else { "on" }.to_owned();
         vec![
             ("maxbytes", self.max_bytes.to_string()),
             ("maxconns", self.max_conns.to_string()),
@@ -1045,31 +1038,22 @@ impl Config {
             ("inter", inter.unwrap_or_else(|| "NULL".to_owned())),
             ("verbosity", rt.verbosity.to_string()),
             ("oldest", rt.oldest.to_string()),
-            (
-                "evictions",
-                if self.no_evict { "off" } else { "on" }.to_owned(),
-            ),
-            (
-                "domain_socket",
-                path(&self.unix_socket).unwrap_or_else(|| "NULL".to_owned()),
-            ),
+            ("evictions", evictions),
+            ("domain_socket", path_or(&self.unix_socket, "NULL")),
             ("umask", format!("{:o}", self.unix_mask)),
             ("shutdown_command", yes_no(self.shutdown_command)),
             ("growth_factor", format!("{:.2}", self.growth_factor)),
             ("chunk_size", self.chunk_size.to_string()),
             ("num_threads", self.threads.to_string()),
             ("num_threads_per_udp", per_udp.to_string()),
-            ("stat_key_prefix", ":".to_owned()),
-            ("detail_enabled", "no".to_owned()),
+            ("stat_key_prefix", self.prefix_delimiter.to_string()),
+            ("detail_enabled", yes_no(self.detail_enabled)),
             ("reqs_per_event", self.reqs_per_event.to_string()),
             ("cas_enabled", yes_no(self.use_cas)),
             ("tcp_backlog", (self.backlog as i32).to_string()),
             ("binding_protocol", self.protocol.stats_name().to_owned()),
             ("auth_enabled_sasl", "no".to_owned()),
-            (
-                "auth_enabled_ascii",
-                path(&self.auth_file).unwrap_or_else(|| "no".to_owned()),
-            ),
+            ("auth_enabled_ascii", path_or(&self.auth_file, "no")),
             ("item_size_max", self.item_size_max.to_string()),
             ("maxconns_fast", yes_no(self.maxconns_fast)),
             ("hashpower_init", self.hashpower.to_string()),
@@ -1281,6 +1265,11 @@ pub fn help_text() -> String {
 -P, --pidfile=<file>      save PID in <file>, only used with -d option
 -f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)
 -n, --slab-min-size=<bytes> min space used for key+value+flags (default: 48)
+-D <char>     Use <char> as the delimiter between key prefixes and IDs.
+              This is used for per-prefix stats reporting. The default is
+              \":\" (colon). If this option is specified, stats collection
+              is turned on automatically; if not, then it may be turned on
+              by sending the \"stats detail on\" command to the server.
 -t, --threads=<num>       number of threads to use (default: 4)
 -R, --max-reqs-per-event  maximum number of requests per event, limits the
                           requests processed per connection to prevent 
@@ -1342,4 +1331,549 @@ pub fn help_text() -> String {
 ",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// memcached 1.6.18 (Debian) `stats settings` with no flags but `-u root`,
+    /// captured from the daemon (tcpport rewritten to the default 11211).
+    const MEMCACHED_DEFAULT_SETTINGS: &str = "maxbytes 67108864|maxconns 1024|tcpport 11211|\
+        udpport 0|inter NULL|verbosity 0|oldest 0|evictions on|domain_socket NULL|umask 700|\
+        shutdown_command no|growth_factor 1.25|chunk_size 48|num_threads 4|num_threads_per_udp 4|\
+        stat_key_prefix :|detail_enabled no|reqs_per_event 20|cas_enabled yes|tcp_backlog 1024|\
+        binding_protocol auto-negotiate|auth_enabled_sasl no|auth_enabled_ascii no|\
+        item_size_max 1048576|maxconns_fast yes|hashpower_init 0|slab_reassign yes|\
+        slab_automove 1|slab_automove_ratio 0.80|slab_automove_window 30|slab_chunk_max 524288|\
+        lru_crawler yes|lru_crawler_sleep 100|lru_crawler_tocrawl 0|tail_repair_time 0|\
+        flush_enabled yes|dump_enabled yes|hash_algorithm murmur3|lru_maintainer_thread yes|\
+        lru_segmented yes|hot_lru_pct 20|warm_lru_pct 40|hot_max_factor 0.20|\
+        warm_max_factor 2.00|temp_lru no|temporary_ttl 61|idle_timeout 0|\
+        watcher_logbuf_size 262144|worker_logbuf_size 65536|read_buf_mem_limit 0|\
+        track_sizes no|inline_ascii_response no|ext_item_size 512|ext_item_age 4294967295|\
+        ext_low_ttl 0|ext_recache_rate 2000|ext_wbuf_size 4194304|ext_compact_under 0|\
+        ext_drop_under 0|ext_max_sleep 1000000|ext_max_frag 0.80|slab_automove_freeratio 0.010|\
+        ext_drop_unread no|ssl_enabled no|ssl_chain_cert (null)|ssl_key (null)|\
+        ssl_verify_mode 0|ssl_keyformat 1|ssl_ciphers NULL|ssl_ca_cert NULL|ssl_wbuf_size 16384|\
+        ssl_session_cache no|ssl_kernel_tls no|ssl_min_version tlsv1.2|num_napi_ids (null)|\
+        memory_file (null)";
+
+    /// Parses exact argv words (for empty or space-holding values).
+    fn parse_words(args: &[&str]) -> Result<Action, ConfigError> {
+        parse_args(std::iter::once("memcrab").chain(args.iter().copied()))
+    }
+
+    /// Parses a command line split on whitespace.
+    fn parse(args: &str) -> Result<Action, ConfigError> {
+        parse_words(&args.split_whitespace().collect::<Vec<_>>())
+    }
+
+    fn run(r: Result<Action, ConfigError>, what: &str) -> Config {
+        match r {
+            Ok(Action::Run(c)) => c,
+            other => panic!("{what}: expected Run, got {other:?}"),
+        }
+    }
+
+    fn cfg(args: &str) -> Config {
+        run(parse(args), args)
+    }
+
+    fn err(args: &str) -> ConfigError {
+        match parse(args) {
+            Err(e) => e,
+            Ok(other) => panic!("{args}: expected an error, got {other:?}"),
+        }
+    }
+
+    fn rt(c: &Config) -> SettingsRuntime {
+        let verbosity = c.verbose.into();
+        SettingsRuntime {
+            verbosity,
+            oldest: 0,
+            tcpport: c.port,
+            udpport: c.udp_port,
+        }
+    }
+
+    fn stat(c: &Config, name: &str) -> String {
+        let found = c
+            .settings_stats(&rt(c))
+            .into_iter()
+            .find(|(k, _)| *k == name);
+        found
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no stat {name}"))
+    }
+
+    fn addrs(r: Result<Vec<SocketAddr>, String>) -> Vec<String> {
+        r.unwrap().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn defaults_match_config_default() {
+        let c = cfg("");
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
+        assert_eq!(
+            (c.port, c.tcp_bind_port(), c.udp_bind_port()),
+            (11211, Some(11211), None)
+        );
+        assert_eq!(
+            (c.max_bytes, c.item_size_max, c.slab_chunk_max),
+            (64 << 20, 1 << 20, 1 << 19)
+        );
+        assert_eq!(c.protocol, Protocol::Auto);
+    }
+
+    #[test]
+    fn default_settings_stats_match_memcached() {
+        let c = cfg("");
+        let ours: Vec<String> = c
+            .settings_stats(&rt(&c))
+            .into_iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        assert_eq!(
+            ours,
+            MEMCACHED_DEFAULT_SETTINGS.split('|').collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn settings_stats_formatting() {
+        let c = cfg(
+            "-f 1.1 -a 0755 -l 127.0.0.1,::1 -s /tmp/m.sock -B ascii -M -b -1 \
+                     -o idle_timeout=-1,slab_automove_ratio=0.5,hot_max_factor=0.3",
+        );
+        for (name, want) in [
+            ("growth_factor", "1.10"),
+            ("umask", "755"),
+            ("inter", "127.0.0.1,::1"),
+            ("num_threads_per_udp", "1"),
+            ("domain_socket", "/tmp/m.sock"),
+            ("binding_protocol", "ascii"),
+            ("evictions", "off"),
+            ("tcp_backlog", "-1"),
+            ("idle_timeout", "-1"),
+            ("slab_automove_ratio", "0.50"),
+            ("hot_max_factor", "0.30"),
+        ] {
+            assert_eq!(stat(&c, name), want, "{name}");
+        }
+        let e = cfg("-p -1 -U -1");
+        assert_eq!(
+            (stat(&e, "tcpport"), stat(&e, "udpport")),
+            ("-1".into(), "-1".into())
+        );
+        assert_eq!(stat(&cfg("-m -1"), "maxbytes"), "18446744073708503040");
+        let y = cfg("-Y /etc/auth");
+        assert_eq!(stat(&y, "auth_enabled_ascii"), "/etc/auth");
+        assert_eq!(stat(&y, "binding_protocol"), "ascii");
+    }
+
+    #[test]
+    fn each_flag() {
+        let c = cfg(
+            "-p 1234 -U 1235 -s /tmp/x -a 644 -A -l 10.0.0.1 -d -r -u nobody -m 128 -M \
+                     -c 99 -k -v -P /tmp/pid -f 1.5 -n 64 -t 8 -R 7 -C -b 55 -B ascii -I 4m \
+                     -F -X -W -Y /tmp/auth -U 0",
+        );
+        assert_eq!((c.port, c.udp_port, c.unix_mask), (1234, 0, 0o644));
+        assert_eq!(c.unix_socket, Some(PathBuf::from("/tmp/x")));
+        assert!(c.shutdown_command && c.daemonize && c.enable_coredumps && c.lock_memory);
+        assert_eq!(c.listen, ["10.0.0.1"]);
+        assert_eq!(c.user.as_deref(), Some("nobody"));
+        assert_eq!((c.max_bytes, c.max_conns, c.verbose), (128 << 20, 99, 1));
+        assert!(c.no_evict);
+        assert_eq!(c.pid_file, Some(PathBuf::from("/tmp/pid")));
+        assert_eq!(c.growth_factor, 1.5);
+        assert_eq!(
+            (c.chunk_size, c.threads, c.reqs_per_event, c.backlog),
+            (64, 8, 7, 55)
+        );
+        assert!(!c.use_cas && !c.flush_enabled && !c.dump_enabled && !c.watch_enabled);
+        assert_eq!((c.protocol, c.item_size_max), (Protocol::Ascii, 4 << 20));
+        assert_eq!(c.auth_file, Some(PathBuf::from("/tmp/auth")));
+        let d = cfg("-D /x");
+        assert_eq!((d.prefix_delimiter, d.detail_enabled), ('/', true));
+        assert_eq!(
+            (stat(&d, "stat_key_prefix"), stat(&d, "detail_enabled")),
+            ("/".into(), "yes".into())
+        );
+        // -s turns TCP and UDP off.
+        assert_eq!((c.tcp_bind_port(), c.udp_bind_port()), (None, None));
+    }
+
+    #[test]
+    fn long_names_and_getopt_forms() {
+        let c = cfg(
+            "--port=2000 --listen 127.0.0.1 --memory-limit=100 --conn-limit 10 \
+                     --threads=2 --max-item-size=2m --disable-cas --enable-shutdown \
+                     --disable-flush-all --extended=track_sizes --unix-mask=600 --udp-port=3000 \
+                     --disable-evictions --slab-growth-factor=2 --slab-min-size=80 \
+                     --max-reqs-per-event=3 --listen-backlog=5 --protocol=ascii --pidfile=/p \
+                     --daemon --user=u --verbose=9 --enable-coredumps --lock-memory \
+                     --disable-dumping --disable-watch --unix-socket=/s --slab-g=3 --memory-l 200",
+        );
+        assert_eq!(
+            (c.port, c.udp_port, c.max_conns, c.threads),
+            (2000, 3000, 10, 2)
+        );
+        assert_eq!(c.listen, ["127.0.0.1"]);
+        assert_eq!(c.max_bytes, 200 << 20); // unambiguous prefixes work
+        assert_eq!((c.item_size_max, c.growth_factor), (2 << 20, 3.0));
+        assert_eq!(c.verbose, 1); // --verbose's argument is ignored
+        assert!(c.track_sizes && !c.use_cas && c.shutdown_command && !c.flush_enabled);
+        assert_eq!(
+            (c.unix_mask, c.chunk_size, c.reqs_per_event, c.backlog),
+            (0o600, 80, 3, 5)
+        );
+        assert_eq!(cfg("--auth-file=/a").auth_file, Some(PathBuf::from("/a")));
+
+        let c = cfg("-p11211 -vvv -dvp 99 stray -c 5 -- -c 6");
+        assert_eq!(
+            (c.port, c.verbose, c.max_conns, c.daemonize),
+            (99, 4, 5, true)
+        );
+        // Last value wins; values may start with '-'.
+        assert_eq!(cfg("-p 1 -p 2").port, 2);
+        assert_eq!(cfg("-l -p").listen, ["-p"]);
+    }
+
+    #[test]
+    fn c_number_conversions() {
+        // atoi: leading digits only; no -m suffixes in 1.6.18.
+        assert_eq!(cfg("-m 64m").max_bytes, 64 << 20);
+        assert_eq!(cfg("-m 1g -I 512k").max_bytes, 1 << 20);
+        assert_eq!(run(parse_words(&["-c", " 12abc"]), "-c").max_conns, 12);
+        assert_eq!(cfg("-f 1.5x").growth_factor, 1.5);
+        assert_eq!(cfg("-f 2e1").growth_factor, 20.0);
+        assert_eq!(cfg("-a abc").unix_mask, 0);
+        assert_eq!(cfg("-a 19").unix_mask, 1);
+        // -p of a non-number is 0, i.e. TCP off (as memcached).
+        assert_eq!(cfg("-p abc").tcp_bind_port(), None);
+        assert_eq!(
+            (atoi("99999999999"), atoi("-12x"), atoi("")),
+            (1215752191, -12, 0)
+        );
+        assert_eq!((atof(".5"), atof("-"), atof("1e")), (0.5, 0.0, 1.0));
+        assert!(atof("nan").is_nan());
+        assert_eq!(
+            (safe_strtoul("12"), safe_strtoul("12 ")),
+            (Some(12), Some(12))
+        );
+        assert_eq!(
+            (safe_strtoul("12x"), safe_strtoul("-1"), safe_strtoul("")),
+            (None, None, None)
+        );
+        assert_eq!(safe_strtoul("4294967296"), Some(0));
+        assert_eq!((safe_strtol("-7"), safe_strtol("7k")), (Some(-7), None));
+    }
+
+    #[test]
+    fn item_size_suffixes() {
+        let item = |v: &str| cfg(&format!("-I {v}")).item_size_max;
+        assert_eq!((item("2m"), item("2M")), (2 << 20, 2 << 20));
+        assert_eq!((item("512k"), item("1536K")), (512 << 10, 1536 << 10));
+        assert_eq!(item("1048576"), 1 << 20);
+        // Below 512k slab_chunk_max must come down too.
+        assert_eq!(cfg("-I 1k -o slab_chunk_max=1024").item_size_max, 1024);
+        assert_eq!(cfg("-I 1024m -m 4096").item_size_max, 1 << 30);
+        // -I above 1m keeps slab_chunk_max at half a page unless it was set.
+        assert_eq!(cfg("-I 2m").slab_chunk_max, 512 << 10);
+        assert_eq!(cfg("-o no_modern -I 2m").slab_chunk_max, 512 << 10);
+        assert_eq!(cfg("-o no_modern").slab_chunk_max, 1 << 20);
+        assert_eq!(cfg("-o no_chunked_items").slab_chunk_max, 1 << 20);
+        assert_eq!(
+            cfg("-I 2m -o slab_chunk_max=1048576").slab_chunk_max,
+            1 << 20
+        );
+        assert_eq!(cfg("-o slab_chunk_max=16384").slab_chunk_max, 16384);
+    }
+
+    #[test]
+    fn extended_options() {
+        let c = cfg(
+            "-o idle_timeout=30,hashpower=16,no_maxconns_fast,no_lru_crawler,\
+                     lru_crawler_sleep=50,lru_crawler_tocrawl=7,hot_lru_pct=10,warm_lru_pct=30,\
+                     temporary_ttl=100 \
+                     -o no_slab_reassign,slab_automove=2,track_sizes,slab_automove_ratio=0.5,\
+                     slab_automove_window=10,hot_max_factor=0.3,warm_max_factor=3,\
+                     tail_repair_time=20,watcher_logbuf_size=128,worker_logbuf_size=32,\
+                     read_buf_mem_limit=2,hash_algorithm=xxh3,no_hashexpand,drop_privileges,\
+                     modern,inline_ascii_resp,",
+        );
+        assert_eq!((c.idle_timeout, c.hashpower), (30, 16));
+        assert!(!c.maxconns_fast && !c.lru_crawler && !c.slab_reassign && !c.hash_expand);
+        assert_eq!((c.lru_crawler_sleep, c.lru_crawler_tocrawl), (50, 7));
+        assert_eq!(
+            (c.hot_lru_pct, c.warm_lru_pct, c.temporary_ttl),
+            (10, 30, 100)
+        );
+        assert!(c.temp_lru && c.track_sizes && c.drop_privileges);
+        assert_eq!(
+            (c.slab_automove, c.slab_automove_window, c.tail_repair_time),
+            (2, 10, 20)
+        );
+        assert_eq!(
+            (c.slab_automove_ratio, c.hot_max_factor, c.warm_max_factor),
+            (0.5, 0.3, 3.0)
+        );
+        assert_eq!(
+            (c.watcher_logbuf_size, c.worker_logbuf_size),
+            (128 << 10, 32 << 10)
+        );
+        assert_eq!((c.read_buf_mem_limit, c.hash_algorithm), (2 << 20, "xxh3"));
+
+        assert_eq!(cfg("-o slab_automove").slab_automove, 1);
+        assert_eq!(cfg("-o no_slab_automove").slab_automove, 0);
+        assert_eq!(cfg("-o hot_lru_pct=1").hot_lru_pct, 1);
+        assert_eq!(cfg("-o read_buf_mem_limit=4096").read_buf_mem_limit, 0); // u32 wraps
+        assert_eq!(cfg("-o idle_timeout=-1").idle_timeout, u32::MAX);
+        assert_eq!(
+            cfg("-o lru_crawler_tocrawl=4294967296").lru_crawler_tocrawl,
+            0
+        );
+        assert_eq!(run(parse_words(&["-o", ""]), "-o ''").hashpower, 0);
+        let c = cfg("-o no_lru_maintainer");
+        assert!(!c.lru_maintainer && !c.lru_segmented);
+        let c = cfg("-o no_lru_maintainer,lru_maintainer,no_lru_crawler,lru_crawler");
+        assert!(c.lru_maintainer && c.lru_segmented && c.lru_crawler);
+        let c = cfg("-o no_modern");
+        assert!(!c.slab_reassign && !c.maxconns_fast && !c.lru_segmented && !c.lru_crawler);
+        assert_eq!((c.slab_automove, c.hash_algorithm), (0, "jenkins"));
+        // Accepted and ignored (with a warning).
+        cfg("-o resp_obj_mem_limit=1,sock_cookie_id=1,slab_automove_freeratio=0.1");
+    }
+
+    #[test]
+    fn rejected() {
+        // args | exit code | message excerpt (memcached's own where it has one)
+        let cases = r#"
+        -B http | 64 | Invalid value for binding protocol: http
+        -B binary | 64 | binary protocol not supported yet
+        -c 0 | 1 | Maximum connections must be greater than 0
+        -c -1 | 1 | Maximum connections must be greater than 0
+        -t 0 | 1 | Number of threads must be greater than 0
+        -t abc | 1 | Number of threads must be greater than 0
+        -R 0 | 1 | Number of requests per event must be greater than 0
+        -R -1 | 1 | Number of requests per event must be greater than 0
+        -n 0 | 1 | Chunk size must be greater than 0
+        -n -5 | 1 | Chunk size must be greater than 0
+        -f 1 | 1 | Factor must be greater than 1
+        -f abc | 1 | Factor must be greater than 1
+        -f nan | 1 | Factor must be greater than 1
+        -I 1000 | 64 | Item max size cannot be less than 1024 bytes.
+        -I 2g -m 8000 | 64 | Item max size cannot be less than 1024 bytes.
+        -I 2048m -m 9000 | 64 | Item max size cannot be less than 1024 bytes.
+        -I 256m -m 64 | 64 | higher than 1/2 of memory max.
+        -m 0 | 64 | higher than 1/2 of memory max.
+        -I 1025m -m 4000 | 64 | higher than a gigabyte.
+        -I 768k | 64 | -I (item_size_max: 786432) must be evenly divisible
+        -I 100k | 64 | slab_chunk_max (bytes: 524288) cannot be larger than -I
+        -o slab_chunk_max=1000 | 64 | must be evenly divisible by slab_chunk_max
+        -I 2m -o slab_chunk_max=2097152 | 64 | must divide evenly into 1048576
+        -o slab_chunk_max=0 | 64 | slab_chunk_max (bytes: 0) must be greater than 0
+        -o slab_chunk_max=abc | 1 | could not parse argument to slab_chunk_max
+        -o slab_chunk_max | 1 | Missing slab_chunk_max argument
+        -p 70000 | 64 | ERROR: Invalid port number 70000.
+        -p 1 -U 70000 | 64 | ERROR: Invalid port number 70000.
+        -p -2 | 71 | failed to listen on TCP port -2
+        -U -2 | 71 | failed to listen on TCP port -2
+        -p 1 -U -2 | 71 | failed to listen on UDP port -2
+        -x | 1 | invalid option -- 'x'
+        --bogus | 1 | unrecognized option '--bogus'
+        --mem=100 | 1 | '--mem
+        --disable | 1 | --disable
+        -p | 1 | -p
+        --daemon=1 | 1 | --daemon
+        -o bogus | 1 | Illegal suboption "bogus"
+        -o bogus=5 | 1 | Illegal suboption "bogus=5"
+        -o a,,b | 1 | Illegal suboption "a"
+        -o track_sizes,,b | 1 | Illegal suboption ""
+        -o lru_segmented | 1 | Illegal suboption "lru_segmented"
+        -o HASHPOWER=16 | 1 | Illegal suboption
+        -o hashpower | 1 | Missing numeric argument for hashpower
+        -o hashpower=5 | 1 | Initial hashtable multiplier of 5 is too low
+        -o hashpower=abc | 1 | Initial hashtable multiplier of 0 is too low
+        -o hashpower=40 | 1 | Initial hashtable multiplier of 40 is too high
+        -o slab_automove=3 | 1 | slab_automove must be between 0 and 2
+        -o slab_automove_ratio=1.5 | 1 | slab_automove_ratio must be > 0 and < 1
+        -o slab_automove_window=2 | 1 | slab_automove_window must be > 2
+        -o tail_repair_time=5 | 1 | less than 10 seconds
+        -o hash_algorithm=foo | 1 | Unknown hash_algorithm option
+        -o lru_crawler_sleep=2000000 | 1 | LRU crawler sleep must be between
+        -o lru_crawler_tocrawl=-1 | 1 | lru_crawler_tocrawl takes a numeric 32bit
+        -o hot_lru_pct=80 | 1 | hot_lru_pct must be > 1 and < 80
+        -o warm_lru_pct=0 | 1 | warm_lru_pct must be > 1 and < 80
+        -o hot_lru_pct=50,warm_lru_pct=40 | 64 | cannot be more than 80% combined
+        -o hot_max_factor=0 | 1 | hot_max_factor must be > 0
+        -o warm_max_factor | 1 | Missing warm_max_factor argument
+        -o temporary_ttl=5,no_lru_maintainer | 64 | requires lru_maintainer
+        -o idle_timeout | 1 | Missing numeric argument for idle_timeout
+        -o watcher_logbuf_size=abc | 1 | could not parse argument to watcher
+        -o read_buf_mem_limit=x | 1 | could not parse argument to read_buf
+        -o slab_sizes=64-128 | 1 | slab_sizes is not supported
+        -o ext_path=/tmp/x:64m | 1 | extstore is not supported
+        -o ssl_key=x | 1 | TLS is not supported
+        -o proxy_config=x | 1 | Illegal suboption "proxy_config=x"
+        -S | 64 | SASL (-S) is not supported
+        -Z | 64 | TLS (-Z) is not supported
+        -e /tmp/mem | 64 | memory_file (-e) is not supported
+        -N 0 | 1 | Maximum number of NAPI IDs must be greater than 0
+        -N 8 | 64 | Number of napi_ids(8) cannot be greater than number of threads(4)
+        -Y /a -B auto | 64 | You cannot allow the BINARY protocol
+        -Y /a -U 5 | 64 | Cannot use UDP with ascii authentication
+"#;
+        for case in cases.lines().filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = case.split(" | ").map(str::trim).collect();
+            let e = err(f[0]);
+            assert_eq!(e.exit_code.to_string(), f[1], "{case}: {}", e.message);
+            assert!(e.message.contains(f[2]), "{case}: {:?}", e.message);
+        }
+        let e = parse_words(&["-D", ""]).unwrap_err();
+        assert_eq!(
+            (e.exit_code, e.message.as_str()),
+            (1, "No delimiter specified")
+        );
+    }
+
+    #[test]
+    fn accepted_and_ignored() {
+        cfg("-L -N 2 -t 65");
+        // With -s no TCP/UDP socket is made, so a bad port never reaches getaddrinfo.
+        cfg("-s /tmp/x -p -2");
+    }
+
+    #[test]
+    fn first_error_or_exit_wins_in_order() {
+        assert!(matches!(parse("-h -c 0"), Ok(Action::Help(_))));
+        assert_eq!(err("-c 0 -h").exit_code, 1);
+        assert!(matches!(parse("-V -t 0"), Ok(Action::Version(v)) if v == VERSION_TEXT));
+        assert!(err("-t 0 -c 0").message.contains("threads"));
+        assert!(matches!(parse("-i"), Ok(Action::Help(t)) if t.contains("BSD")));
+    }
+
+    #[test]
+    fn ports() {
+        let c = cfg("-p 0");
+        assert_eq!(
+            (c.tcp_bind_port(), c.listen_addrs()),
+            (None, Ok(Vec::new()))
+        );
+        let c = cfg("-p -1 -U -1");
+        assert!(c.tcp_ephemeral && c.udp_ephemeral);
+        assert_eq!((c.tcp_bind_port(), c.udp_bind_port()), (Some(0), Some(0)));
+        // -U alone moves TCP to the same port; an explicit -p or -U 0 does not.
+        assert_eq!((cfg("-U 5000").port, cfg("-U 5000").udp_port), (5000, 5000));
+        assert_eq!((cfg("-U 5000 -p 7").port, cfg("-U 0").port), (7, 11211));
+        assert!(cfg("-U -1").tcp_ephemeral);
+        let v4: SocketAddr = "0.0.0.0:11211".parse().unwrap();
+        let v6: SocketAddr = "[::]:40000".parse().unwrap();
+        assert_eq!(port_file_line(false, v4), "TCP INET: 11211\n");
+        assert_eq!(port_file_line(true, v6), "UDP INET6: 40000\n");
+    }
+
+    #[test]
+    fn listen_addrs_resolution() {
+        let tcp = |args: &str| addrs(cfg(args).listen_addrs());
+        assert_eq!(tcp(""), ["0.0.0.0:11211", "[::]:11211"]);
+        assert_eq!(tcp("-p -1"), ["0.0.0.0:0", "[::]:0"]);
+        assert_eq!(tcp("-l 127.0.0.1"), ["127.0.0.1:11211"]);
+        assert_eq!(
+            tcp("-p 5 -l [::1]:6,127.0.0.1 -l 10.1.1.1:7;::1"),
+            ["[::1]:6", "127.0.0.1:5", "10.1.1.1:7", "[::1]:5"]
+        );
+        assert_eq!(tcp("-l [::1]"), ["[::1]:11211"]);
+        assert_eq!(tcp("-l fe80::1:80"), ["[fe80::1:80]:11211"]); // 2+ colons: no port
+        assert_eq!(tcp("-l *:99"), ["0.0.0.0:99", "[::]:99"]);
+        assert_eq!(tcp("-l 127.0.0.1:0"), ["127.0.0.1:0"]);
+        assert_eq!(tcp("-l 127.0.0.1:-1"), ["127.0.0.1:0"]);
+        assert_eq!(tcp("-l tag[ab]:127.0.0.1"), ["127.0.0.1:11211"]);
+        assert_eq!(tcp("-l proto[ascii]:tag[ab]:127.0.0.1:8"), ["127.0.0.1:8"]);
+        assert!(tcp("-l localhost").contains(&"127.0.0.1:11211".to_owned()));
+        assert!(tcp("-s /tmp/s").is_empty());
+        let c = run(parse_words(&["-l", ""]), "-l ''");
+        assert_eq!(c.listen_addrs(), Ok(Vec::new()));
+        // memcached drops an -l that is a substring of the earlier list.
+        assert_eq!(
+            cfg("-l 127.0.0.10 -l 127.0.0.1 -l ::1").listen,
+            ["127.0.0.10", "::1"]
+        );
+        // UDP uses the same entries with -U as the default port.
+        let c = cfg("-p 5 -U 6 -l 127.0.0.1,[::1]:9");
+        assert_eq!(addrs(c.udp_listen_addrs()), ["127.0.0.1:6", "[::1]:9"]);
+        assert_eq!(cfg("").udp_listen_addrs(), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn listen_addrs_errors() {
+        for (l, msg) in [
+            ("fooble.invalid", "getaddrinfo(): "),
+            ("127.0.0.1:abc", "Invalid port number: \"abc\""),
+            ("127.0.0.1:", "Invalid port number: \"\""),
+            ("127.0.0.1:70000", "Invalid port number"),
+            ("127.0.0.1:-2", "Servname not supported"),
+            ("[::1", "Invalid IPV6 address"),
+            (
+                "notls:127.0.0.1",
+                "'notls' option is valid only when SSL is enabled",
+            ),
+            (
+                "proto[binary]:127.0.0.1",
+                "binary protocol not supported yet",
+            ),
+            (
+                "tag[123456789]:127.0.0.1",
+                "Listener tags must be between 1 and 8 characters",
+            ),
+        ] {
+            let e = cfg(&format!("-l {l}")).listen_addrs().unwrap_err();
+            assert!(e.contains(msg), "{l}: {e}");
+            assert!(
+                e.ends_with(&format!("failed to listen on one of interface(s) {l}")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_and_version_text() {
+        let h = help_text();
+        assert!(h.starts_with("memcrab 0.1.0 (memcached 1.6.18 compatible)\n"));
+        for flag in [
+            "--port",
+            "--unix-socket",
+            "--listen",
+            "--extended",
+            "idle_timeout",
+        ] {
+            assert!(h.contains(flag), "{flag}");
+        }
+        let lower = h.to_lowercase();
+        for absent in [
+            "sasl",
+            "ssl",
+            "tls",
+            "extstore",
+            "ext_",
+            "memory-file",
+            "napi",
+        ] {
+            assert!(!lower.contains(absent), "{absent}");
+        }
+        assert_eq!(VERSION_TEXT, "memcrab 0.1.0 (memcached 1.6.18 compatible)");
+        assert!(matches!(parse("--help"), Ok(Action::Help(t)) if t == h));
+        assert!(matches!(parse("--version"), Ok(Action::Version(_))));
+    }
+
+    #[test]
+    fn root_check() {
+        assert!(cfg("-u nobody").check_root_user().is_ok());
+        // SAFETY: no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(cfg("").check_root_user().unwrap_err().exit_code, EX_USAGE);
+        }
+    }
 }

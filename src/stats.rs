@@ -49,6 +49,7 @@ counters!(Counters {
     store_no_memory,
     auth_cmds,
     auth_errors,
+    idle_kicks,
     bytes_read,
     bytes_written,
     conn_yields,

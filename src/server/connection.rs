@@ -39,16 +39,20 @@ where
         let n = tokio::select! {
             r = read => match r {
                 Some(Ok(n)) if n > 0 => n,
-                _ => return, // closed, error, or idle too long
+                Some(_) => return, // closed or failed
+                None => {
+                    crate::stats::bump(&stats.c.idle_kicks);
+                    return;
+                }
             },
-            _ = shared.shutdown.notified() => return,
+            _ = shared.stopped() => return,
         };
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
         let mut start = 0;
         loop {
             start += text::process(shared, stats, &mut sess, &input[start..], &mut out);
-            let full = out.len() >= OUT_HIGH_WATER;
+            let full = out.len() >= OUT_HIGH_WATER || std::mem::take(&mut sess.yielded);
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
                     return;
@@ -66,6 +70,7 @@ where
             if !full {
                 break;
             }
+            tokio::task::yield_now().await;
         }
         input.drain(..start);
         if input.is_empty() && input.capacity() > KEEP_CAPACITY {

@@ -84,9 +84,9 @@ impl Automover {
             perslab[c.id] = c.perslab;
         }
         // Classes that are not under pressure decay to zero.
-        for id in 0..n {
-            if pages[id] == 0 {
-                self.rate[id] *= 0.7;
+        for (rate, &p) in self.rate.iter_mut().zip(&pages) {
+            if p == 0 {
+                *rate *= 0.7;
             }
         }
         if store.slabs.has_spare_page() {

@@ -118,6 +118,8 @@ impl Listeners {
 
 /// Runs the server until SIGINT, SIGTERM or `shutdown`.
 pub fn run(shared: Arc<Shared>, listeners: Listeners) -> io::Result<()> {
+    let count = listeners.tcp.len() + listeners.unix.is_some() as usize;
+    shared.listeners.store(count as u32, Ordering::Relaxed);
     if let Some(a) = listeners.local_addrs().first() {
         shared.tcp_port.store(a.port() as u32, Ordering::Relaxed);
     }
@@ -213,7 +215,7 @@ async fn accept_loop(
             },
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT: stopping"); return Ok(()); }
-            _ = shared.shutdown.notified() => return Ok(()),
+            _ = shared.stopped() => return Ok(()),
         };
         if shared.curr_conns.load(Ordering::Relaxed) as usize >= max_clients(&shared.config) {
             shared.conn_rejected();
@@ -234,7 +236,7 @@ fn max_clients(config: &Config) -> usize {
 
 /// memcached 1.6.18 reports `reserved_fds 20` and refuses a client once
 /// clients + listeners + 20 reach `-c` - 1.
-const RESERVED_FDS: usize = 22;
+const RESERVED_FDS: usize = 25;
 
 async fn reject(conn: Conn) {
     const MSG: &[u8] = b"ERROR Too many open connections\r\n";
@@ -272,7 +274,7 @@ fn worker(id: usize, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Conn>)
                     Some(conn) => { tasks.spawn_local(handle(id, shared.clone(), conn)); }
                     None => break,
                 },
-                _ = shared.shutdown.notified() => break,
+                _ = shared.stopped() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }

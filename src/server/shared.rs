@@ -65,6 +65,9 @@ pub struct Shared {
     pub stopping: AtomicBool,
     credentials: Vec<(Vec<u8>, Vec<u8>)>,
     pub tcp_port: AtomicU32,
+    pub listeners: AtomicU32,
+    pub crawler_tocrawl: AtomicU32,
+    pub crawler_sleep: AtomicU32,
     pub udp_port: AtomicU32,
 }
 
@@ -85,7 +88,7 @@ impl Shared {
             crawler_enabled: AtomicBool::new(config.lru_crawler),
             crawler_starts: AtomicU64::new(1),
             memlimit: AtomicUsize::new(config.max_bytes),
-            detail_on: AtomicBool::new(false),
+            detail_on: AtomicBool::new(config.detail_enabled),
             detail: Mutex::new(Vec::new()),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
@@ -95,6 +98,9 @@ impl Shared {
             shutdown: Notify::new(),
             stopping: AtomicBool::new(false),
             tcp_port: AtomicU32::new(config.port as u32),
+            listeners: AtomicU32::new(0),
+            crawler_tocrawl: AtomicU32::new(config.lru_crawler_tocrawl),
+            crawler_sleep: AtomicU32::new(config.lru_crawler_sleep),
             udp_port: AtomicU32::new(config.udp_port as u32),
             credentials,
             store,
@@ -119,6 +125,20 @@ impl Shared {
         self.stopping.load(Ordering::Acquire)
     }
 
+    /// Resolves once shutdown has been requested, even if that happened
+    /// before the call.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.shutdown.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_stopping() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     pub fn memlimit(&self) -> usize {
         self.memlimit.load(Ordering::Relaxed)
     }
@@ -130,6 +150,10 @@ impl Shared {
 
     pub fn set_automove_ratio(&self, r: f64) {
         *self.automove_ratio.lock() = r;
+    }
+
+    pub fn listener_count(&self) -> u64 {
+        self.listeners.load(Ordering::Relaxed) as u64
     }
 
     pub fn crawler_starts(&self) -> u64 {
@@ -156,6 +180,8 @@ impl Shared {
         config.lru_crawler = self.crawler_enabled.load(Ordering::Relaxed);
         config.slab_automove = self.automove.load(Ordering::Relaxed);
         config.slab_automove_ratio = *self.automove_ratio.lock();
+        config.lru_crawler_tocrawl = self.crawler_tocrawl.load(Ordering::Relaxed);
+        config.lru_crawler_sleep = self.crawler_sleep.load(Ordering::Relaxed);
         let mut rows = config.settings_stats(&SettingsRuntime {
             verbosity: self.verbosity(),
             oldest: self.store.oldest_live.load(Ordering::Relaxed),
@@ -191,7 +217,8 @@ impl Shared {
             return;
         }
         // memcached counts only keys that have a prefix before ':'.
-        let Some(end) = key.iter().position(|&b| b == b':') else {
+        let delimiter = self.config.prefix_delimiter as u8;
+        let Some(end) = key.iter().position(|&b| b == delimiter) else {
             return;
         };
         let prefix = &key[..end];

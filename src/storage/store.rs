@@ -21,7 +21,7 @@ use super::index::{Index, KeyHash, Shard};
 use super::slabs::{ClassCounters, Slabs, Victim};
 
 /// How far the eviction hand may look for a victim per try.
-const SWEEP_BUDGET: usize = 4096;
+const SWEEP_BUDGET: usize = usize::MAX; // capped at two laps by sweep()
 /// Tries at allocating before giving up with "out of memory".
 const ALLOC_TRIES: usize = 32;
 
@@ -318,19 +318,18 @@ impl Store {
         let r = self.find_live(&mut shard, kh, key, now)?;
         let c = self.slabs.chunk(r);
         let state = c.state();
+        if state & (ACTIVE | FETCHED) != ACTIVE | FETCHED {
+            c.set_bits(ACTIVE | FETCHED);
+        }
+        // The reply shows the item as it was; then the new expiry applies.
+        let result = f(&self.view(r, c, state));
         if let Some(exptime) = touch
             && !self.touch_in_place(&c, state, exptime)
         {
             drop(shard);
-            return match self.relayout_exptime(key, kh, exptime) {
-                Ok(()) => self.get(key, None, f),
-                Err(e) => Err(e),
-            };
+            let _ = self.relayout_exptime(key, kh, exptime);
         }
-        if state & (ACTIVE | FETCHED) != ACTIVE | FETCHED {
-            c.set_bits(ACTIVE | FETCHED);
-        }
-        Ok(f(&self.view(r, c, state)))
+        Ok(result)
     }
 
     fn touch_in_place(&self, c: &Chunk<'_>, state: u8, exptime: u32) -> bool {
@@ -356,7 +355,7 @@ impl Store {
                 let r = self.find_live(&mut shard, kh, key, self.clock.now())?;
                 let c = self.slabs.chunk(r);
                 let v = self.view(r, c, c.state());
-                (r, v.flags, v.cas, v.value_vec())
+                (r, v.flags, c.cas(self.use_cas), v.value_vec())
             };
             let Ok(new) = self.alloc_item(key, kh, flags, exptime, &[&value]) else {
                 return Err(Lookup::Miss);
@@ -571,8 +570,9 @@ impl Store {
         let now = self.clock.now();
         if at == 0 || at <= now {
             self.flush_at.store(0, Ordering::Release);
-            self.flush_seq
-                .store(self.next_cas.load(Ordering::Acquire), Ordering::Release);
+            // memcached takes a fresh cas id as the flush point.
+            let id = self.next_cas.fetch_add(1, Ordering::AcqRel);
+            self.flush_seq.store(id + 1, Ordering::Release);
             self.oldest_live
                 .store(now.saturating_sub(1), Ordering::Relaxed);
         } else {
@@ -599,6 +599,12 @@ impl Store {
         let cas = keep_cas.unwrap_or_else(|| self.next_cas.fetch_add(1, Ordering::Relaxed));
         c.set_cas(self.use_cas, cas);
         let state = c.state();
+        let mut cont = c.next(self.use_cas, state);
+        while !cont.is_none() {
+            let cc = self.slabs.chunk(cont);
+            cc.set_state(super::chunk::CONT);
+            cont = cc.cont_next();
+        }
         c.set_state((state & !STATE_MASK) | LINKED);
         match old {
             Some(old) if shard.replace(kh.hash, old, new.head) => {
@@ -653,7 +659,7 @@ impl Store {
         };
         let total = header_len(self.use_cas, header.bits()) + key.len() + value_len;
         if let Some(class) = self.classes().for_size(total) {
-            let head = self.alloc_chunk(class, total).ok_or(class)?;
+            let head = self.alloc_chunk(class, total, true).ok_or(class)?;
             let c = self.slabs.chunk(head);
             c.write_header(&header, self.use_cas);
             let chunks = [head];
@@ -670,6 +676,7 @@ impl Store {
         let max = self.classes().get(largest).size;
         header.next = Ref::from_raw(0); // any non-NONE value: reserves the field
         let hl = header_len(self.use_cas, header.bits());
+        let total = hl + key.len() + value_len;
         let mut left = total - max;
         let mut plan = vec![(largest, max)];
         while left > 0 {
@@ -679,12 +686,13 @@ impl Store {
             left -= n;
         }
         let mut refs = Vec::with_capacity(plan.len());
-        for &(class, bytes) in &plan {
-            match self.alloc_chunk(class, bytes) {
+        for (i, &(class, bytes)) in plan.iter().enumerate() {
+            match self.alloc_chunk(class, bytes, i == 0) {
                 Some(r) => refs.push(r),
                 None => {
-                    for (&r, &(c, b)) in refs.iter().zip(&plan) {
+                    for (i, (&r, &(c, b))) in refs.iter().zip(&plan).enumerate() {
                         let mut cs = self.slabs.lock(c);
+                        cs.items -= (i == 0) as u64;
                         self.slabs.free(&mut cs, r, b);
                     }
                     return Err(class);
@@ -712,8 +720,7 @@ impl Store {
     }
 
     /// A chunk of `class`, evicting if memory is full (and `-M` is off).
-    fn alloc_chunk(&self, class: usize, bytes: usize) -> Option<Ref> {
-        let head = class != self.classes().largest() || bytes < self.classes().get(class).size;
+    fn alloc_chunk(&self, class: usize, bytes: usize, head: bool) -> Option<Ref> {
         for _ in 0..ALLOC_TRIES {
             let victim = {
                 let mut cs = self.slabs.lock(class);
@@ -789,9 +796,7 @@ impl Store {
         let mut left = total - head_bytes;
         {
             let mut cs = self.slabs.lock(self.slabs.class_of(head));
-            if state & CHAINED == 0 || head_bytes < c.size() || cs.id != self.classes().largest() {
-                cs.items -= 1;
-            }
+            cs.items -= 1;
             self.slabs.free(&mut cs, head, head_bytes);
         }
         while left > 0 && !next.is_none() {
@@ -870,7 +875,7 @@ impl Store {
         };
         let page = {
             let mut cs = self.slabs.lock(src);
-            if cs.pages.len() < 2 && dst.is_some() {
+            if cs.pages.len() < 2 {
                 return Err(MoveError::NoSpare);
             }
             self.slabs

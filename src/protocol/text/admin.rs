@@ -23,7 +23,7 @@ pub fn flush_all(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
         match strtol(t.get(1)) {
             Some(d) => delay = d,
             None => {
-                ctx.reply(b"CLIENT_ERROR bad command line format");
+                ctx.reply(b"CLIENT_ERROR invalid exptime argument");
                 return Step::Done(0);
             }
         }
@@ -45,18 +45,11 @@ pub fn version(ctx: &mut Ctx<'_>) -> Step {
 
 pub fn verbosity(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
     ctx.noreply = t.noreply();
-    // memcached: strtoul without checks, capped at 2.
-    let digits: Vec<u8> = t
-        .get(1)
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    let level = std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(0);
-    ctx.shared.set_verbosity(level.min(2) as u32);
+    let Some(level) = strtoul(t.get(1)) else {
+        ctx.reply(b"CLIENT_ERROR bad command line format");
+        return Step::Done(0);
+    };
+    ctx.shared.set_verbosity(level.min(2));
     ctx.reply(b"OK");
     Step::Done(0)
 }
@@ -152,11 +145,15 @@ fn reassign(ctx: &Ctx<'_>, src: i32, dst: i32) -> Result<(), MoveError> {
             .max_by_key(|c| c.pages);
         match best {
             Some(c) => c.id as i32 + 1,
-            None => return Err(MoveError::NoSpare),
+            None => return Err(MoveError::BadClass),
         }
     } else {
         src
     };
+    if src == 0 {
+        // The global page pool as a source: memcrab keeps it empty.
+        return Err(MoveError::NoSpare);
+    }
     if src < 1 || src > classes || dst < 0 || dst > classes {
         return Err(MoveError::BadClass);
     }
@@ -206,12 +203,22 @@ pub fn lru_crawler(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
             Some(v) if t.get(1) == b"sleep" && v > 1_000_000 => {
                 ctx.reply(b"CLIENT_ERROR sleep must be one second or less")
             }
-            Some(_) => ctx.reply(b"OK"),
+            Some(v) => {
+                let setting = if t.get(1) == b"sleep" {
+                    &shared.crawler_sleep
+                } else {
+                    &shared.crawler_tocrawl
+                };
+                setting.store(v, Ordering::Relaxed);
+                ctx.reply(b"OK");
+            }
         },
-        (3, b"enable") => {
-            shared.crawler_enabled.store(true, Ordering::Relaxed);
-            ctx.reply(b"OK");
-        }
+        (4, b"metadump") => ctx.out.extend_from_slice(b"END\r\n"),
+        // Starting a running crawler, or stopping a stopped one, fails in memcached.
+        (3, b"enable") => match shared.crawler_enabled.swap(true, Ordering::Relaxed) {
+            false => ctx.reply(b"OK"),
+            true => ctx.reply(b"ERROR failed to start lru crawler thread"),
+        },
         (3, b"disable") => {
             shared.crawler_enabled.store(false, Ordering::Relaxed);
             ctx.reply(b"OK");

@@ -40,6 +40,8 @@ pub struct Session {
     get_resume: usize,
     /// Close once the output is written.
     pub close: bool,
+    /// `-R` commands ran in one go: write, let others run, then go on.
+    pub yielded: bool,
     /// `-Y`: whether this connection has authenticated.
     pub authenticated: bool,
 }
@@ -87,6 +89,7 @@ pub fn process(
     out: &mut Vec<u8>,
 ) -> usize {
     let mut pos = 0;
+    let mut commands = 0;
     while !sess.close {
         if sess.swallow > 0 {
             let n = sess.swallow.min(input.len() - pos);
@@ -125,7 +128,15 @@ pub fn process(
             noreply: false,
         };
         match dispatch(&mut ctx, line, &rest[nl + 1..]) {
-            Step::Done(extra) => pos += nl + 1 + extra,
+            Step::Done(extra) => {
+                pos += nl + 1 + extra;
+                commands += 1;
+                if commands >= shared.config.reqs_per_event && pos < input.len() {
+                    crate::stats::bump(&stats.c.conn_yields);
+                    sess.yielded = true;
+                    break;
+                }
+            }
             Step::NeedData | Step::Flush => break,
         }
     }

@@ -58,10 +58,12 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
 
 fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
     let s = ctx.stats;
-    bump(&s.c.cmd_get);
-    if exptime.is_some() {
-        bump(&s.c.cmd_touch);
-    }
+    // gat/gats count as touches, not gets (memcached 1.6.18).
+    bump(if exptime.is_some() {
+        &s.c.cmd_touch
+    } else {
+        &s.c.cmd_get
+    });
     let out = &mut *ctx.out;
     let found = ctx.shared.store.get(key, exptime, |item| {
         write_value(out, item, with_cas);
@@ -69,16 +71,10 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
     });
     ctx.shared.detail_get(key, found.is_ok());
     match found {
-        Ok(class) => {
-            if exptime.is_some() {
-                bump(&s.class[class].touch_hits);
-            }
-            bump(&s.class[class].get_hits);
-        }
+        Ok(class) if exptime.is_some() => bump(&s.class[class].touch_hits),
+        Ok(class) => bump(&s.class[class].get_hits),
+        Err(_) if exptime.is_some() => bump(&s.c.touch_misses),
         Err(why) => {
-            if exptime.is_some() {
-                bump(&s.c.touch_misses);
-            }
             bump(&s.c.get_misses);
             match why {
                 Lookup::Expired => bump(&s.c.get_expired),

@@ -67,7 +67,9 @@ pub fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
             l.end();
         }
         b"cachedump" => {
-            if t.ntokens() < 5 {
+            if !ctx.shared.config.dump_enabled {
+                ctx.reply(b"CLIENT_ERROR stats cachedump not allowed");
+            } else if t.ntokens() < 5 {
                 ctx.reply(b"CLIENT_ERROR bad command line");
             } else if let (Some(id), Some(_limit)) = (strtoul(t.get(2)), strtoul(t.get(3))) {
                 if id >= crate::stats::MAX_CLASSES as u32 {
@@ -110,7 +112,7 @@ fn general(ctx: &mut Ctx<'_>) {
     );
     l.stat("max_connections", shared.config.max_conns);
     l.stat("curr_connections", conns.current);
-    l.stat("total_connections", conns.total);
+    l.stat("total_connections", conns.total + shared.listener_count());
     l.stat("rejected_connections", conns.rejected);
     l.stat("connection_structures", conns.current + 1);
     l.stat("response_obj_oom", 0);
@@ -145,6 +147,9 @@ fn general(ctx: &mut Ctx<'_>) {
     l.stat("store_no_memory", s.get("store_no_memory"));
     l.stat("auth_cmds", s.get("auth_cmds"));
     l.stat("auth_errors", s.get("auth_errors"));
+    if shared.config.idle_timeout > 0 {
+        l.stat("idle_kicks", s.get("idle_kicks"));
+    }
     l.stat("bytes_read", s.get("bytes_read"));
     l.stat("bytes_written", s.get("bytes_written"));
     l.stat("limit_maxbytes", shared.memlimit());
@@ -153,12 +158,17 @@ fn general(ctx: &mut Ctx<'_>) {
     l.stat("time_in_listen_disabled_us", 0);
     l.stat("threads", shared.config.threads);
     l.stat("conn_yields", s.get("conn_yields"));
-    let hash_slots = (totals.hash_bytes / 9).max(1);
-    l.stat(
-        "hash_power_level",
-        64 - (hash_slots - 1).leading_zeros().min(63),
-    );
-    l.stat("hash_bytes", totals.hash_bytes);
+    // memcached's table doubles once it holds 1.5 items per bucket.
+    let mut power = if shared.config.hashpower > 0 {
+        shared.config.hashpower as u32
+    } else {
+        16
+    };
+    while totals.curr_items > (3u64 << power) / 2 && power < 32 {
+        power += 1;
+    }
+    l.stat("hash_power_level", power);
+    l.stat("hash_bytes", 8u64 << power);
     l.stat("hash_is_expanding", 0);
     for name in ["slab_reassign_rescues", "slab_reassign_chunk_rescues"] {
         l.stat(name, 0);

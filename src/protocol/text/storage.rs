@@ -32,7 +32,7 @@ pub fn update(ctx: &mut Ctx<'_>, t: &Tokens<'_>, data: &[u8]) -> Step {
     } else {
         0
     };
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         ctx.reply(b"CLIENT_ERROR bad command line format");
         return Step::Done(0);
     }

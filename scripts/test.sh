@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The one test command: README and CI both run exactly this.
+#
+#   scripts/test.sh [--quick]
+#
+# 1. installs what the tests need if it is missing (Debian: memcached, the
+#    reference server of the differential tests, and netcat-openbsd);
+# 2. builds everything: cargo build --release --workspace;
+# 3. runs every test: cargo test --release --workspace, with
+#    MEMCRAB_REQUIRE_REFERENCE=1 so that a missing memcached fails the
+#    differential tests instead of skipping them. protocol-tests find the
+#    server at target/release/memcrab.
+#
+# --quick is reserved (it skips nothing for now).
+# Exit status: non-zero if any step fails.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+for a in "$@"; do
+    case "$a" in
+    --quick) ;; # reserved: skips nothing yet
+    -h | --help)
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "test.sh: unknown argument: $a (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- 1. prerequisites ---------------------------------------------------------
+missing=()
+command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
+if ((${#missing[@]})); then
+    step "installing ${missing[*]} (apt-get)"
+    SUDO=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "test.sh: need root or sudo to install ${missing[*]}" >&2
+            exit 1
+        }
+        SUDO=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update
+    # Both, as the brief for the suite says; apt-get skips what is installed.
+    "${SUDO[@]}" apt-get install -y memcached netcat-openbsd
+else
+    step "prerequisites present: $(command -v memcached), $(command -v nc)"
+fi
+command -v cargo >/dev/null 2>&1 || {
+    echo "test.sh: cargo not found (install Rust: https://rustup.rs)" >&2
+    exit 1
+}
+# The reference server, wherever it is on PATH (protocol-tests default to /usr/bin).
+export MEMCACHED_BIN="${MEMCACHED_BIN:-$(command -v memcached)}"
+echo "reference: $MEMCACHED_BIN ($("$MEMCACHED_BIN" -V 2>/dev/null || echo 'version unknown'))"
+
+# --- 2. build -------------------------------------------------------------------
+step "cargo build --release --workspace"
+cargo build --release --workspace
+
+# --- 3. test --------------------------------------------------------------------
+export MEMCRAB_REQUIRE_REFERENCE=1
+step "MEMCRAB_REQUIRE_REFERENCE=1 cargo test --release --workspace"
+cargo test --release --workspace
+
+step "all tests passed"
