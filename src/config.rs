@@ -462,7 +462,7 @@ impl Parser {
             'c' => c.max_conns = positive(v, "Maximum connections must be greater than 0")?,
             'h' => return Ok(Some(Action::Help(help_text()))),
             'i' => return Ok(Some(Action::Help(license_text()))),
-            'V' => return Ok(Some(Action::Version(VERSION_TEXT.to_owned()))),
+            'V' => return Ok(Some(Action::Version(format!("{VERSION_TEXT}\n")))),
             'k' => c.lock_memory = true,
             'v' => c.verbose = c.verbose.saturating_add(1),
             'l' => {
@@ -1236,7 +1236,7 @@ pub fn license_text() -> String {
 
 /// `-h` text, in memcached's layout, listing only what memcrab implements.
 pub fn help_text() -> String {
-    let mut s = format!("{VERSION_TEXT}\n");
+    let mut s = format!("{VERSION_TEXT} (memcached 1.6.18 compatible)\n");
     s.push_str(
         "\
 -p, --port=<num>          TCP port to listen on (default: 11211)
@@ -1750,7 +1750,9 @@ mod tests {
     fn first_error_or_exit_wins_in_order() {
         assert!(matches!(parse("-h -c 0"), Ok(Action::Help(_))));
         assert_eq!(err("-c 0 -h").exit_code, 1);
-        assert!(matches!(parse("-V -t 0"), Ok(Action::Version(v)) if v == VERSION_TEXT));
+        assert!(
+            matches!(parse("-V -t 0"), Ok(Action::Version(v)) if v == format!("{VERSION_TEXT}\n"))
+        );
         assert!(err("-t 0 -c 0").message.contains("threads"));
         assert!(matches!(parse("-i"), Ok(Action::Help(t)) if t.contains("BSD")));
     }
@@ -1863,7 +1865,7 @@ mod tests {
         ] {
             assert!(!lower.contains(absent), "{absent}");
         }
-        assert_eq!(VERSION_TEXT, "memcrab 0.1.0 (memcached 1.6.18 compatible)");
+        assert_eq!(VERSION_TEXT, "memcrab 0.1.0");
         assert!(matches!(parse("--help"), Ok(Action::Help(t)) if t == h));
         assert!(matches!(parse("--version"), Ok(Action::Version(_))));
     }

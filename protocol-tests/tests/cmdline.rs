@@ -137,7 +137,6 @@ fn unknown_flags() {
 }
 
 #[test]
-#[ignore = "known difference: memcrab -h/-V text differs (VERSION_TEXT rebuilt); see docs/compatibility.md"]
 fn help_and_version_exit_zero() {
     let Some((reference, subject)) = binaries() else {
         return;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::chunk::{
-    ACTIVE, CHAINED, CONT_HEADER, Chunk, FETCHED, HAS_EXP, Header, LINKED, Ref, STATE_MASK,
+    ACTIVE, ALLOC, CHAINED, CONT_HEADER, Chunk, FETCHED, HAS_EXP, Header, LINKED, Ref, STATE_MASK,
     header_len,
 };
 use super::classes::{Classes, MEMCACHED_ITEM_HEADER};
@@ -685,20 +685,7 @@ impl Store {
             plan.push((class, n + CONT_HEADER));
             left -= n;
         }
-        let mut refs = Vec::with_capacity(plan.len());
-        for (i, &(class, bytes)) in plan.iter().enumerate() {
-            match self.alloc_chunk(class, bytes, i == 0) {
-                Some(r) => refs.push(r),
-                None => {
-                    for (i, (&r, &(c, b))) in refs.iter().zip(&plan).enumerate() {
-                        let mut cs = self.slabs.lock(c);
-                        cs.items -= (i == 0) as u64;
-                        self.slabs.free(&mut cs, r, b);
-                    }
-                    return Err(class);
-                }
-            }
-        }
+        let refs = self.alloc_chain(&plan)?;
         header.next = refs[1];
         let head = self.slabs.chunk(refs[0]);
         head.write_header(&header, self.use_cas);
@@ -717,6 +704,39 @@ impl Store {
             head: refs[0],
             class: largest,
         })
+    }
+
+    /// The chunks of a chained item. Two writers of large values can each
+    /// hold part of the few chunks a class has; whoever fails gives its
+    /// chunks back and tries again a few times before "out of memory".
+    fn alloc_chain(&self, plan: &[(usize, usize)]) -> Result<Vec<Ref>, usize> {
+        let mut refs = Vec::with_capacity(plan.len());
+        for attempt in 0..4 {
+            refs.clear();
+            let mut failed = None;
+            for (i, &(class, bytes)) in plan.iter().enumerate() {
+                match self.alloc_chunk(class, bytes, i == 0) {
+                    Some(r) => refs.push(r),
+                    None => {
+                        failed = Some(class);
+                        break;
+                    }
+                }
+            }
+            let Some(class) = failed else {
+                return Ok(refs);
+            };
+            for (i, (&r, &(c, b))) in refs.iter().zip(plan).enumerate() {
+                let mut cs = self.slabs.lock(c);
+                cs.items -= (i == 0) as u64;
+                self.slabs.free(&mut cs, r, b);
+            }
+            if attempt == 3 {
+                return Err(class);
+            }
+            std::thread::yield_now();
+        }
+        Err(plan[0].0)
     }
 
     /// A chunk of `class`, evicting if memory is full (and `-M` is off).
@@ -750,22 +770,30 @@ impl Store {
                     }
                 }
             };
-            self.evict(victim.0, victim.1);
+            if let Some(r) = self.evict(victim.0, victim.1, (class, bytes, head)) {
+                return Some(r);
+            }
         }
         self.slabs.lock(class).counters.outofmemory += 1;
         None
     }
 
     /// Evicts (or reclaims, if it is dead) the item `r` if it is still linked.
-    fn evict(&self, r: Ref, kh: KeyHash) {
+    /// When its chunk is what `want` asks for (`class`, `bytes`, whether it
+    /// will be an item head), the evictor keeps the chunk instead of freeing
+    /// it, so a competing allocation cannot take it first.
+    fn evict(&self, r: Ref, kh: KeyHash, want: (usize, usize, bool)) -> Option<Ref> {
         let mut shard = self.index.lock(kh.shard);
         if !shard.contains(kh.hash, r) {
-            return;
+            return None;
         }
         let c = self.slabs.chunk(r);
         let state = c.state();
         let now = self.clock.now();
         let dead = self.dead(&c, state, now).is_some();
+        let old_size = self.item_size(r);
+        let (class, bytes, head) = want;
+        let claim = self.slabs.class_of(r) == class && state & CHAINED == 0;
         {
             let mut cs = self.slabs.lock(self.slabs.class_of(r));
             let last_lap = cs.last_lap;
@@ -781,8 +809,20 @@ impl Store {
                 k.evicted_active += (state & ACTIVE != 0) as u64;
                 k.evicted_time = last_lap;
             }
+            if claim {
+                shard.remove(kh.hash, r);
+                shard.items -= 1;
+                shard.bytes -= old_size as u64;
+                cs.requested = cs.requested - old_size as u64 + bytes as u64;
+                if !head {
+                    cs.items -= 1;
+                }
+                c.set_state(ALLOC);
+                return Some(r);
+            }
         }
         self.unlink(&mut shard, kh.hash, r);
+        None
     }
 
     /// Returns every chunk of an unlinked (or never linked) item.
