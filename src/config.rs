@@ -1120,8 +1120,7 @@ impl Config {
     /// memcached's refusal to run as root without `-u` (checked before binding).
     /// Switching identity is the caller's job.
     pub fn check_root_user(&self) -> Result<(), ConfigError> {
-        // SAFETY: geteuid/getuid have no preconditions.
-        let root = unsafe { libc::getuid() == 0 || libc::geteuid() == 0 };
+        let root = nix::unistd::getuid().is_root() || nix::unistd::geteuid().is_root();
         if root && self.user.as_deref().is_none_or(str::is_empty) {
             return Err(fail(EX_USAGE, "can't run as root without the -u switch"));
         }
@@ -1874,7 +1873,7 @@ mod tests {
     fn root_check() {
         assert!(cfg("-u nobody").check_root_user().is_ok());
         // SAFETY: no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if nix::unistd::geteuid().is_root() {
             assert_eq!(cfg("").check_root_user().unwrap_err().exit_code, EX_USAGE);
         }
     }

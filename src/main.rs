@@ -16,6 +16,10 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code.clamp(1, 255) as u8);
         }
     };
+    if let Err(e) = config.check_root_user() {
+        eprintln!("{}", e.message);
+        return ExitCode::from(e.exit_code.clamp(1, 255) as u8);
+    }
     match memcrab::start(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

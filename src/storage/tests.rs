@@ -1952,7 +1952,7 @@ enum Op {
     Delete {
         key: u8,
     },
-    /// `exp` 0 clears the expiry; otherwise seconds from now.
+    /// `exp`: see [`touch_exptime`].
     Touch {
         key: u8,
         exp: u32,
@@ -2024,8 +2024,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (key.clone(), by.clone()).prop_map(|(key, by)| Op::Incr { key, by }),
         2 => (key.clone(), by).prop_map(|(key, by)| Op::Decr { key, by }),
         1 => key.clone().prop_map(|key| Op::Delete { key }),
-        2 => (key.clone(), 0u32..6).prop_map(|(key, exp)| Op::Touch { key, exp }),
-        1 => (key.clone(), 0u32..6).prop_map(|(key, exp)| Op::Gat { key, exp }),
+        2 => (key.clone(), 0u32..7).prop_map(|(key, exp)| Op::Touch { key, exp }),
+        1 => (key.clone(), 0u32..7).prop_map(|(key, exp)| Op::Gat { key, exp }),
         1 => key.prop_map(|key| Op::Get { key }),
         1 => (0u32..4).prop_map(|delay| Op::Flush { delay }),
         2 => (0u32..4).prop_map(|secs| Op::Advance { secs }),
@@ -2142,11 +2142,15 @@ fn exptime(s: &Store, exp: Exp) -> u32 {
     }
 }
 
-/// Known bug (see `touch_adds_expiry_to_an_item_stored_without_one_without_cas`):
-/// with `-C`, touch/gat that must add an expiry field loops forever. While it
-/// stands, the model skips those operations when CAS is off; set this to
-/// false once `relayout_exptime` is fixed.
-const RELAYOUT_HANGS_WITHOUT_CAS: bool = true;
+/// A touch/gat expiry: 0 clears it, 6 is in the past (a negative client
+/// exptime), others are seconds from now.
+fn touch_exptime(s: &Store, exp: u32) -> u32 {
+    match exp {
+        0 => 0,
+        6 => s.clock.realtime(-1),
+        secs => s.clock.realtime(secs as i64),
+    }
+}
 
 fn run_model(use_cas: bool, ops: &[Op]) {
     let s = Store::new(&StoreConfig {
@@ -2163,14 +2167,6 @@ fn run_model(use_cas: bool, ops: &[Op]) {
     };
     for (step, op) in ops.iter().enumerate() {
         let ctx = format!("step {step}: {op:?}");
-        if let Op::Touch { key, exp } | Op::Gat { key, exp } = *op
-            && RELAYOUT_HANGS_WITHOUT_CAS
-            && !use_cas
-            && exp != 0
-            && m.live(key).is_some_and(|it| it.exp == 0)
-        {
-            continue;
-        }
         match op.clone() {
             Op::Set {
                 key,
@@ -2304,11 +2300,7 @@ fn run_model(use_cas: bool, ops: &[Op]) {
                 m.items.remove(&key);
             }
             Op::Touch { key, exp } => {
-                let e = if exp == 0 {
-                    0
-                } else {
-                    s.clock.realtime(exp as i64)
-                };
+                let e = touch_exptime(&s, exp);
                 let got = s.touch(&model_key(key), e).is_ok();
                 match m.live(key) {
                     Some(it) => {
@@ -2319,11 +2311,7 @@ fn run_model(use_cas: bool, ops: &[Op]) {
                 }
             }
             Op::Gat { key, exp } => {
-                let e = if exp == 0 {
-                    0
-                } else {
-                    s.clock.realtime(exp as i64)
-                };
+                let e = touch_exptime(&s, exp);
                 let got = s.get(&model_key(key), Some(e), |v| {
                     (v.value_vec(), v.flags, v.cas)
                 });
@@ -2387,12 +2375,20 @@ fn run_model(use_cas: bool, ops: &[Op]) {
     }
 }
 
-/// How many random operation sequences the property test runs.
+/// How many random operation sequences the property test runs (the
+/// environment variable PROPTEST_CASES overrides it).
 const MODEL_CASES: u32 = 1000;
+
+fn model_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MODEL_CASES)
+}
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: MODEL_CASES,
+        cases: model_cases(),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
