@@ -146,6 +146,8 @@ pub struct Config {
     pub slab_automove: u8,
     pub slab_automove_ratio: f64,
     pub slab_automove_window: u32,
+    /// `-o slab_automove_freeratio`: free memory kept per class by automove.
+    pub slab_automove_freeratio: f64,
     pub track_sizes: bool,
     /// `-o watcher_logbuf_size` / `worker_logbuf_size`, in bytes.
     pub watcher_logbuf_size: u32,
@@ -212,6 +214,7 @@ impl Default for Config {
             slab_automove: 1,
             slab_automove_ratio: 0.8,
             slab_automove_window: 30,
+            slab_automove_freeratio: 0.01,
             track_sizes: false,
             watcher_logbuf_size: 256 * 1024,
             worker_logbuf_size: 64 * 1024,
@@ -723,7 +726,10 @@ impl Parser {
             "resp_obj_mem_limit" => {
                 eprintln!("DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,");
             }
-            "sock_cookie_id" | "slab_automove_freeratio" => {
+            "slab_automove_freeratio" => {
+                c.slab_automove_freeratio = atof(need("slab_automove_freeratio argument")?);
+            }
+            "sock_cookie_id" => {
                 warn(&format!("-o {key} is not supported; ignored"));
             }
             "slab_sizes" => return Err(fail(1, "-o slab_sizes is not supported by memcrab")),
@@ -1099,7 +1105,10 @@ impl Config {
             ("ext_drop_under", "0".to_owned()),
             ("ext_max_sleep", "1000000".to_owned()),
             ("ext_max_frag", "0.80".to_owned()),
-            ("slab_automove_freeratio", "0.010".to_owned()),
+            (
+                "slab_automove_freeratio",
+                format!("{:.3}", self.slab_automove_freeratio),
+            ),
             ("ext_drop_unread", "no".to_owned()),
             ("ssl_enabled", "no".to_owned()),
             ("ssl_chain_cert", "(null)".to_owned()),

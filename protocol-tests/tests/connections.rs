@@ -223,7 +223,6 @@ fn cache_memlimit() {
 }
 
 #[test]
-#[ignore = "known difference: memcrab reassign semantics differ (src -1/0, page moves are synchronous)"]
 fn slabs_reassign_and_automove() {
     let p = pair!();
     p.steps(&[

@@ -14,13 +14,19 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A buffer grown beyond this (a large value) is shrunk back once drained.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
-pub async fn serve<S>(mut stream: S, shared: &Shared, stats: &ThreadStats, last_cmd: &AtomicU32)
-where
+pub async fn serve<S>(
+    mut stream: S,
+    fd: i32,
+    shared: &Shared,
+    stats: &ThreadStats,
+    last_cmd: &AtomicU32,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut sess = Session::default();
+    sess.fd = fd;
     let idle = shared.config.idle_timeout;
     loop {
         if input.capacity() - input.len() < READ_CHUNK / 4 {

@@ -118,8 +118,18 @@ impl Listeners {
 
 /// Runs the server until SIGINT, SIGTERM or `shutdown`.
 pub fn run(shared: Arc<Shared>, listeners: Listeners) -> io::Result<()> {
+    for l in &listeners.tcp {
+        if let Ok(addr) = l.local_addr() {
+            shared.listener_open(l.as_raw_fd(), format!("tcp:{addr}"));
+        }
+    }
+    if let (Some(l), Some(path)) = (&listeners.unix, &shared.config.unix_socket) {
+        shared.listener_open(l.as_raw_fd(), format!("unix:{}", path.display()));
+    }
     let count = listeners.tcp.len() + listeners.unix.is_some() as usize;
     shared.listeners.store(count as u32, Ordering::Relaxed);
+    // memcached counts its listening sockets as connections made.
+    shared.count_listeners(count as u64);
     if let Some(a) = listeners.local_addrs().first() {
         shared.tcp_port.store(a.port() as u32, Ordering::Relaxed);
     }
@@ -300,7 +310,7 @@ async fn handle(id: usize, shared: Arc<Shared>, conn: Conn) {
                 return;
             };
             let (cid, last) = shared.conn_open(fd, peer, Some(local));
-            connection::serve(s, &shared, stats, &last).await;
+            connection::serve(s, fd, &shared, stats, &last).await;
             shared.conn_close(cid);
         }
         Conn::Unix(s, path) => {
@@ -309,7 +319,7 @@ async fn handle(id: usize, shared: Arc<Shared>, conn: Conn) {
                 return;
             };
             let (cid, last) = shared.conn_open(fd, path, None);
-            connection::serve(s, &shared, stats, &last).await;
+            connection::serve(s, fd, &shared, stats, &last).await;
             shared.conn_close(cid);
         }
     }

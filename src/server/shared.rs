@@ -290,9 +290,26 @@ impl Shared {
         (id, last)
     }
 
+    /// Registers a listening socket for `stats conns`.
+    pub fn listener_open(&self, fd: i32, addr: String) {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let entry = ConnEntry {
+            fd,
+            addr,
+            listen_addr: None,
+            state: "conn_listening",
+            last_cmd: Arc::new(AtomicU32::new(self.store.clock.now())),
+        };
+        self.conns.lock().insert(id, entry);
+    }
+
     pub fn conn_close(&self, id: u64) {
         self.curr_conns.fetch_sub(1, Ordering::Relaxed);
         self.conns.lock().remove(&id);
+    }
+
+    pub fn count_listeners(&self, n: u64) {
+        self.total_conns.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts a connection that was turned away at accept.
@@ -309,7 +326,8 @@ impl Shared {
         }
     }
 
-    pub fn conns(&self) -> Vec<ConnRow> {
+    /// Every connection and listener; `current` is the asking connection.
+    pub fn conns(&self, current: i32) -> Vec<ConnRow> {
         let now = self.store.clock.now();
         let mut rows: Vec<ConnRow> = self
             .conns
@@ -319,7 +337,11 @@ impl Shared {
                 fd: c.fd,
                 addr: c.addr.clone(),
                 listen_addr: c.listen_addr.clone(),
-                state: c.state,
+                state: match c.state {
+                    "conn_listening" => "conn_listening",
+                    _ if c.fd == current => "conn_parse_cmd",
+                    _ => "conn_read",
+                },
                 idle_secs: now.saturating_sub(c.last_cmd.load(Ordering::Relaxed)),
             })
             .collect();

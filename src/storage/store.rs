@@ -22,6 +22,8 @@ use super::slabs::{ClassCounters, Slabs, Victim};
 
 /// How far the eviction hand may look for a victim per try.
 const SWEEP_BUDGET: usize = usize::MAX; // capped at two laps by sweep()
+/// `stats sizes` groups items by size in steps of this many bytes.
+const SIZE_BUCKET: u64 = 32;
 /// Tries at allocating before giving up with "out of memory".
 const ALLOC_TRIES: usize = 32;
 
@@ -36,6 +38,7 @@ pub struct StoreConfig {
     pub evict: bool,
     pub shards: usize,
     pub hash_capacity: usize,
+    pub track_sizes: bool,
 }
 
 impl StoreConfig {
@@ -49,6 +52,7 @@ impl StoreConfig {
             use_cas: c.use_cas,
             evict: !c.no_evict,
             shards: (c.threads * 64).max(256),
+            track_sizes: c.track_sizes,
             hash_capacity: if c.hashpower > 0 {
                 1 << c.hashpower.min(32)
             } else {
@@ -190,6 +194,8 @@ pub struct Store {
     mover: Mutex<()>,
     pub slabs_moved: AtomicU64,
     pub reassign_evictions: AtomicU64,
+    /// Items per size bucket, with `-o track_sizes`.
+    sizes: Option<Box<[AtomicU64]>>,
 }
 
 /// Where a new item's memory came from, before it is linked.
@@ -215,6 +221,10 @@ impl Store {
             mover: Mutex::new(()),
             slabs_moved: AtomicU64::new(0),
             reassign_evictions: AtomicU64::new(0),
+            sizes: cfg.track_sizes.then(|| {
+                let buckets = cfg.item_size_max.div_ceil(SIZE_BUCKET as usize) + 2;
+                (0..buckets).map(|_| AtomicU64::new(0)).collect()
+            }),
         }
     }
 
@@ -448,9 +458,10 @@ impl Store {
                     v.class,
                 )
             };
+            // memcached answers NOT_STORED when the combined item cannot be made.
             if self.too_large(key.len(), flags, value.len() + data.len()) {
                 return Outcome {
-                    result: StoreResult::NoMemory,
+                    result: StoreResult::NotStored,
                     class,
                 };
             }
@@ -463,7 +474,7 @@ impl Store {
                 Ok(new) => new,
                 Err(class) => {
                     return Outcome {
-                        result: StoreResult::NoMemory,
+                        result: StoreResult::NotStored,
                         class,
                     };
                 }
@@ -608,23 +619,55 @@ impl Store {
         c.set_state((state & !STATE_MASK) | LINKED);
         match old {
             Some(old) if shard.replace(kh.hash, old, new.head) => {
-                let old_size = self.item_size(old);
-                shard.bytes -= old_size as u64;
-                shard.items -= 1;
+                self.account(shard, old, false);
                 self.free_item(old);
             }
             _ => shard.insert(kh.hash, new.head),
         }
-        shard.items += 1;
-        shard.total_items += 1;
-        shard.bytes += self.item_size(new.head) as u64;
+        self.account(shard, new.head, true);
+        // A relayout for touch is the same item to memcached: not a new one.
+        if keep_cas.is_none() {
+            shard.total_items += 1;
+        }
+    }
+
+    /// Counts an item in or out of its shard's totals (and `stats sizes`).
+    fn account(&self, shard: &mut Shard, r: Ref, linked: bool) {
+        let size = self.item_size(r) as u64;
+        if linked {
+            shard.items += 1;
+            shard.bytes += size;
+        } else {
+            shard.items -= 1;
+            shard.bytes -= size;
+        }
+        if let Some(sizes) = &self.sizes {
+            let bucket = (size.div_ceil(SIZE_BUCKET) as usize).min(sizes.len() - 1);
+            if linked {
+                sizes[bucket].fetch_add(1, Ordering::Relaxed);
+            } else {
+                sizes[bucket].fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `stats sizes` (`-o track_sizes`): (bucket upper bound, items) pairs.
+    pub fn sizes(&self) -> Option<Vec<(u64, u64)>> {
+        let sizes = self.sizes.as_ref()?;
+        Some(
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as u64 * SIZE_BUCKET, n.load(Ordering::Relaxed)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        )
     }
 
     /// Unlinks a linked item from its (locked) shard and frees its memory.
     fn unlink(&self, shard: &mut Shard, hash: u32, r: Ref) {
         if shard.remove(hash, r) {
-            shard.items -= 1;
-            shard.bytes -= self.item_size(r) as u64;
+            self.account(shard, r, false);
             self.free_item(r);
         }
     }
@@ -811,8 +854,7 @@ impl Store {
             }
             if claim {
                 shard.remove(kh.hash, r);
-                shard.items -= 1;
-                shard.bytes -= old_size as u64;
+                self.account(&mut shard, r, false);
                 cs.requested = cs.requested - old_size as u64 + bytes as u64;
                 if !head {
                     cs.items -= 1;

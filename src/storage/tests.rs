@@ -28,6 +28,7 @@ fn config(max_bytes: usize) -> StoreConfig {
         evict: true,
         shards: 64,
         hash_capacity: 0,
+        track_sizes: false,
     }
 }
 

@@ -118,7 +118,10 @@ pub fn slabs(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
                 }
             }
         } else {
-            let level = strtoul(t.get(2)).unwrap_or(0);
+            let Some(level) = strtoul(t.get(2)) else {
+                ctx.reply(b"CLIENT_ERROR bad command line format");
+                return Step::Done(0);
+            };
             if level > 2 {
                 ctx.reply(b"ERROR");
                 return Step::Done(0);

@@ -44,6 +44,8 @@ pub struct Session {
     pub yielded: bool,
     /// `-Y`: whether this connection has authenticated.
     pub authenticated: bool,
+    /// The socket's descriptor, as `stats conns` numbers connections.
+    pub fd: i32,
 }
 
 /// What a command needs next.

@@ -50,13 +50,17 @@ pub fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
         b"items" => items(ctx),
         b"slabs" => slabs(ctx),
         b"sizes" => {
+            let sizes = ctx.store().sizes();
             let mut l = Lines(ctx.out);
-            l.stat("sizes_status", "disabled");
+            match sizes {
+                Some(rows) => rows.into_iter().for_each(|(size, n)| l.stat(size, n)),
+                None => l.stat("sizes_status", "disabled"),
+            }
             l.end();
         }
         b"conns" => {
             let mut l = Lines(ctx.out);
-            for c in ctx.shared.conns() {
+            for c in ctx.shared.conns(ctx.sess.fd) {
                 l.stat(format_args!("{}:addr", c.fd), &c.addr);
                 if let Some(listen) = &c.listen_addr {
                     l.stat(format_args!("{}:listen_addr", c.fd), listen);
@@ -66,6 +70,8 @@ pub fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
             }
             l.end();
         }
+        // memcached without an external store lists nothing here.
+        b"extstore" => ctx.out.extend_from_slice(b"END\r\n"),
         b"cachedump" => {
             if !ctx.shared.config.dump_enabled {
                 ctx.reply(b"CLIENT_ERROR stats cachedump not allowed");
@@ -112,7 +118,7 @@ fn general(ctx: &mut Ctx<'_>) {
     );
     l.stat("max_connections", shared.config.max_conns);
     l.stat("curr_connections", conns.current);
-    l.stat("total_connections", conns.total + shared.listener_count());
+    l.stat("total_connections", conns.total);
     l.stat("rejected_connections", conns.rejected);
     l.stat("connection_structures", conns.current + 1);
     l.stat("response_obj_oom", 0);
@@ -191,9 +197,18 @@ fn general(ctx: &mut Ctx<'_>) {
         "slabs_moved",
         store.slabs_moved.load(std::sync::atomic::Ordering::Relaxed),
     );
-    l.stat("lru_crawler_running", 0);
-    l.stat("lru_crawler_starts", shared.crawler_starts());
-    l.stat("lru_maintainer_juggles", 0);
+    // memcached lists these only while the thread behind them runs.
+    if shared
+        .crawler_enabled
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        l.stat("lru_crawler_running", 0);
+        l.stat("lru_crawler_starts", shared.crawler_starts());
+    }
+    if shared.config.lru_maintainer {
+        l.stat("lru_maintainer_juggles", 0);
+    }
+    let segmented = segmented_lru(shared);
     for name in [
         "malloc_fails",
         "log_worker_dropped",
@@ -212,33 +227,46 @@ fn general(ctx: &mut Ctx<'_>) {
     l.stat("slab_global_page_pool", totals.pool_pages);
     l.stat("expired_unfetched", totals.expired_unfetched);
     l.stat("evicted_unfetched", totals.evicted_unfetched);
-    l.stat("evicted_active", totals.evicted_active);
+    if segmented {
+        l.stat("evicted_active", totals.evicted_active);
+    }
     l.stat("evictions", totals.evictions);
     l.stat("reclaimed", totals.reclaimed);
     l.stat("crawler_reclaimed", totals.crawler_reclaimed);
     l.stat("crawler_items_checked", totals.crawler_items_checked);
     l.stat("lrutail_reflocked", 0);
-    l.stat("moves_to_cold", 0);
-    l.stat("moves_to_warm", 0);
-    l.stat("moves_within_lru", totals.moves_within_lru);
-    l.stat("direct_reclaims", 0);
-    l.stat("lru_bumps_dropped", 0);
+    if segmented {
+        l.stat("moves_to_cold", 0);
+        l.stat("moves_to_warm", 0);
+        l.stat("moves_within_lru", totals.moves_within_lru);
+        l.stat("direct_reclaims", 0);
+        l.stat("lru_bumps_dropped", 0);
+    }
     l.end();
+}
+
+/// memcached's segmented-LRU fields appear only with its LRU maintainer on;
+/// memcrab keeps the same layout so that parsers see what they expect.
+fn segmented_lru(shared: &crate::server::Shared) -> bool {
+    shared.config.lru_maintainer && shared.config.lru_segmented
 }
 
 fn items(ctx: &mut Ctx<'_>) {
     let classes = ctx.shared.store.class_stats();
+    let segmented = segmented_lru(ctx.shared);
     let mut l = Lines(ctx.out);
     for c in classes.iter().filter(|c| c.items > 0) {
         let id = c.id + 1;
         let k = &c.counters;
         let mut stat = |name: &str, v: u64| l.stat(format_args!("items:{id}:{name}"), v);
         stat("number", c.items);
-        stat("number_hot", 0);
-        stat("number_warm", 0);
-        stat("number_cold", c.items);
-        stat("age_hot", 0);
-        stat("age_warm", 0);
+        if segmented {
+            stat("number_hot", 0);
+            stat("number_warm", 0);
+            stat("number_cold", c.items);
+            stat("age_hot", 0);
+            stat("age_warm", 0);
+        }
         stat("age", c.age as u64);
         stat("mem_requested", c.requested);
         stat("evicted", k.evicted);
@@ -249,10 +277,15 @@ fn items(ctx: &mut Ctx<'_>) {
         stat("reclaimed", k.reclaimed);
         stat("expired_unfetched", k.expired_unfetched);
         stat("evicted_unfetched", k.evicted_unfetched);
-        stat("evicted_active", k.evicted_active);
+        if segmented {
+            stat("evicted_active", k.evicted_active);
+        }
         stat("crawler_reclaimed", k.crawler_reclaimed);
         stat("crawler_items_checked", k.crawler_items_checked);
         stat("lrutail_reflocked", 0);
+        if !segmented {
+            continue;
+        }
         stat("moves_to_cold", 0);
         stat("moves_to_warm", 0);
         stat("moves_within_lru", k.moves_within_lru);

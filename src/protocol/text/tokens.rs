@@ -124,7 +124,9 @@ pub fn strtoul(s: &[u8]) -> Option<u32> {
     strtoull(s).map(|v| v as u32)
 }
 
-/// `safe_strtol` into a 32-bit value: a signed long that must fit in an int.
+/// `safe_strtol` as memcached 1.6.18 has it: a signed long (64-bit), then
+/// cut to the 32-bit int it is stored in. So 4294967296 reads as 0 and
+/// 2147483648 as a negative number.
 pub fn strtol(s: &[u8]) -> Option<i32> {
     let (negative, v, _) = scan(s)?;
     let v = v?;
@@ -136,7 +138,7 @@ pub fn strtol(s: &[u8]) -> Option<i32> {
     } else {
         i64::try_from(v).ok()?
     };
-    i32::try_from(signed).ok()
+    Some(signed as i32)
 }
 
 #[cfg(test)]
@@ -176,7 +178,9 @@ mod tests {
         assert_eq!(strtoull(b""), None);
         assert_eq!(strtoul(b"4294967296"), Some(0));
         assert_eq!(strtol(b"-1"), Some(-1));
-        assert_eq!(strtol(b"2147483648"), None);
+        assert_eq!(strtol(b"2147483648"), Some(i32::MIN));
+        assert_eq!(strtol(b"4294967296"), Some(0));
+        assert_eq!(strtol(b"9223372036854775808"), None);
         assert_eq!(strtol(b"-2147483648"), Some(i32::MIN));
         assert_eq!(strtol(b" 7"), Some(7));
         assert_eq!(strtol(b"7\t"), Some(7));
