@@ -1354,9 +1354,11 @@ fn without_eviction_a_full_cache_answers_no_memory() {
             .result,
         StoreResult::NoMemory
     );
+    // memcached's do_store_item answers NOT_STORED when append cannot
+    // allocate the combined item.
     assert_eq!(
         s.store(Mode::Append, &small_key(3), 0, 0, b"more").result,
-        StoreResult::NoMemory
+        StoreResult::NotStored
     );
     assert_eq!(
         value_of(&s, &small_key(3)),
