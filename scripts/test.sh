@@ -4,12 +4,13 @@
 #   scripts/test.sh [--quick]
 #
 # 1. installs what the tests need if it is missing (Debian: memcached, the
-#    reference server of the differential tests, and netcat-openbsd);
+#    reference server of the differential tests, netcat-openbsd, valgrind);
 # 2. builds everything: cargo build --release --workspace;
 # 3. runs every test: cargo test --release --workspace, with
 #    MEMCRAB_REQUIRE_REFERENCE=1 so that a missing memcached fails the
 #    differential tests instead of skipping them. protocol-tests find the
-#    server at target/release/memcrab.
+#    server at target/release/memcrab;
+# 4. runs the storage unit tests under Valgrind's memcheck (scripts/memcheck.sh).
 #
 # --quick is reserved (it skips nothing for now).
 # Exit status: non-zero if any step fails.
@@ -38,6 +39,7 @@ step() { printf '\n==> %s\n' "$*"; }
 missing=()
 command -v memcached >/dev/null 2>&1 || missing+=(memcached)
 command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 if ((${#missing[@]})); then
     step "installing ${missing[*]} (apt-get)"
     SUDO=()
@@ -50,8 +52,7 @@ if ((${#missing[@]})); then
     fi
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update
-    # Both, as the brief for the suite says; apt-get skips what is installed.
-    "${SUDO[@]}" apt-get install -y memcached netcat-openbsd
+    "${SUDO[@]}" apt-get install -y "${missing[@]}"
 else
     step "prerequisites present: $(command -v memcached), $(command -v nc)"
 fi
@@ -71,5 +72,9 @@ cargo build --release --workspace
 export MEMCRAB_REQUIRE_REFERENCE=1
 step "MEMCRAB_REQUIRE_REFERENCE=1 cargo test --release --workspace"
 cargo test --release --workspace
+
+# The unsafe chunk code under Valgrind's memcheck (Miri needs nightly).
+step "scripts/memcheck.sh"
+scripts/memcheck.sh
 
 step "all tests passed"

@@ -27,6 +27,9 @@ pub async fn serve<S>(
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut sess = Session::default();
     sess.fd = fd;
+    if shared.verbosity() >= 2 {
+        eprintln!("<{fd} new auto-negotiating client connection");
+    }
     let idle = shared.config.idle_timeout;
     loop {
         if input.capacity() - input.len() < READ_CHUNK / 4 {

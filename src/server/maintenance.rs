@@ -55,75 +55,79 @@ pub fn spawn(shared: Arc<Shared>) -> Handle {
 ///
 /// A class's "age" is how long an item survives in it: its chunks divided by
 /// its eviction rate. Equalising ages across classes is memcached's goal
-/// too; its automover measures the age of the LRU tail, ours derives it from
-/// evictions. A class with no evictions is infinitely old and gives pages
-/// first, so memory follows a change in the size mix within seconds.
+/// too; its automover reads the age of the LRU tail, ours derives it from
+/// evictions. Once a second it samples each class's evictions; it acts only
+/// on pressure sustained over a window of samples, so the noise of a fill or
+/// of a mixed workload moves nothing. A class with no evictions in the whole
+/// window is infinitely old and gives several pages a second, so memory
+/// follows a real change in the size mix within seconds.
 #[derive(Default)]
 struct Automover {
+    ticks: u32,
     last_evicted: Vec<u64>,
-    rate: Vec<f64>,
+    /// Evictions per class in each of the last `WINDOW` seconds.
+    window: Vec<[u64; WINDOW]>,
+    slot: usize,
 }
+
+/// Seconds of eviction history the automover looks at.
+const WINDOW: usize = 5;
+/// Seconds (of the window) a class must have evicted in to get pages.
+const PRESSURED: usize = 3;
+/// A source must hold items this many times older than the destination's.
+const AGE_RATIO: f64 = 4.0;
+/// Pages a second from a class that evicted nothing in the whole window.
+const BURST: usize = 8;
 
 impl Automover {
     fn tick(&mut self, shared: &Shared) {
+        self.ticks += 1;
+        if !self.ticks.is_multiple_of(10) {
+            return; // once a second (the maintenance tick is 100 ms)
+        }
         let store = &shared.store;
         let n = store.classes().len();
         self.last_evicted.resize(n, 0);
-        self.rate.resize(n, 0.0);
+        self.window.resize(n, [0; WINDOW]);
         let stats = store.class_stats();
         let mut pages = vec![0usize; n];
-        let mut free = vec![0usize; n];
-        let mut perslab = vec![1usize; n];
+        let mut chunks = vec![0usize; n];
         for c in &stats {
-            let ev = c.counters.evicted;
-            let delta = ev.saturating_sub(self.last_evicted[c.id]);
-            self.last_evicted[c.id] = ev;
-            self.rate[c.id] = self.rate[c.id] * 0.7 + delta as f64;
             pages[c.id] = c.pages;
-            free[c.id] = c.free;
-            perslab[c.id] = c.perslab;
+            chunks[c.id] = c.pages * c.perslab;
         }
-        // Classes that are not under pressure decay to zero.
-        for (rate, &p) in self.rate.iter_mut().zip(&pages) {
-            if p == 0 {
-                *rate *= 0.7;
-            }
+        for id in 0..n {
+            let evicted = stats
+                .iter()
+                .find(|c| c.id == id)
+                .map_or(0, |c| c.counters.evicted);
+            self.window[id][self.slot] = evicted.saturating_sub(self.last_evicted[id]);
+            self.last_evicted[id] = evicted;
         }
+        self.slot = (self.slot + 1) % WINDOW;
         if store.slabs.has_spare_page() {
             return;
         }
-        let age = |id: usize| {
-            if self.rate[id] < 0.5 {
-                f64::INFINITY
-            } else {
-                (pages[id] * perslab[id]) as f64 / self.rate[id]
-            }
+        let total = |id: usize| self.window[id].iter().sum::<u64>();
+        let pressured = |id: usize| self.window[id].iter().filter(|&&e| e > 0).count() >= PRESSURED;
+        let age = |id: usize| match total(id) {
+            0 => f64::INFINITY,
+            e => chunks[id] as f64 * WINDOW as f64 / e as f64,
         };
         let Some(dst) = (0..n)
-            .filter(|&i| self.rate[i] >= 0.5)
+            .filter(|&i| pressured(i))
             .min_by(|&a, &b| age(a).total_cmp(&age(b)))
         else {
             return;
         };
-        // A class with a page's worth of free chunks is the cheapest source.
         let src = (0..n)
-            .filter(|&i| i != dst && pages[i] > 1)
-            .max_by(|&a, &b| {
-                let fa = free[a] >= perslab[a];
-                let fb = free[b] >= perslab[b];
-                fa.cmp(&fb)
-                    .then(age(a).total_cmp(&age(b)))
-                    .then(pages[a].cmp(&pages[b]))
-            });
+            .filter(|&i| i != dst && pages[i] > 1 && age(i) >= AGE_RATIO * age(dst))
+            .max_by(|&a, &b| age(a).total_cmp(&age(b)).then(pages[a].cmp(&pages[b])));
         let Some(src) = src else { return };
-        let ratio = age(src) / age(dst).max(1e-9);
-        if free[src] >= perslab[src] || ratio > 2.0 {
-            // Several pages per tick while the imbalance is stark.
-            let burst = if age(src).is_infinite() { 4 } else { 1 };
-            for _ in 0..burst.min(pages[src] - 1) {
-                if store.move_page(src, Some(dst)).is_err() {
-                    break;
-                }
+        let moves = if total(src) == 0 { BURST } else { 1 };
+        for _ in 0..moves.min(pages[src] - 1) {
+            if store.move_page(src, Some(dst)).is_err() {
+                break;
             }
         }
     }

@@ -312,6 +312,9 @@ async fn handle(id: usize, shared: Arc<Shared>, conn: Conn) {
             let (cid, last) = shared.conn_open(fd, peer, Some(local));
             connection::serve(s, fd, &shared, stats, &last).await;
             shared.conn_close(cid);
+            if shared.verbosity() >= 2 {
+                eprintln!("<{fd} connection closed.");
+            }
         }
         Conn::Unix(s, path) => {
             let fd = s.as_raw_fd();
@@ -321,6 +324,9 @@ async fn handle(id: usize, shared: Arc<Shared>, conn: Conn) {
             let (cid, last) = shared.conn_open(fd, path, None);
             connection::serve(s, fd, &shared, stats, &last).await;
             shared.conn_close(cid);
+            if shared.verbosity() >= 2 {
+                eprintln!("<{fd} connection closed.");
+            }
         }
     }
 }

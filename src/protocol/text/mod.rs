@@ -46,6 +46,8 @@ pub struct Session {
     pub authenticated: bool,
     /// The socket's descriptor, as `stats conns` numbers connections.
     pub fd: i32,
+    /// `-vv`: the pending request line was already logged.
+    logged: bool,
 }
 
 /// What a command needs next.
@@ -65,6 +67,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut Vec<u8>,
     pub sess: &'a mut Session,
     pub noreply: bool,
+    /// `-vv`: log requests and replies to stderr, as memcached does.
+    pub verbose: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -73,8 +77,16 @@ impl<'a> Ctx<'a> {
         if self.noreply {
             return;
         }
+        if self.verbose {
+            self.log('>', line);
+        }
         self.out.extend_from_slice(line);
         self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// One line of `-vv` output: `<fd request` or `>fd reply`.
+    pub fn log(&self, dir: char, line: &[u8]) {
+        eprintln!("{dir}{} {}", self.sess.fd, String::from_utf8_lossy(line));
     }
 
     pub fn store(&self) -> &'a crate::storage::Store {
@@ -92,6 +104,7 @@ pub fn process(
 ) -> usize {
     let mut pos = 0;
     let mut commands = 0;
+    let verbose = shared.verbosity() >= 2;
     while !sess.close {
         if sess.swallow > 0 {
             let n = sess.swallow.min(input.len() - pos);
@@ -128,8 +141,15 @@ pub fn process(
             out,
             sess,
             noreply: false,
+            verbose,
         };
-        match dispatch(&mut ctx, line, &rest[nl + 1..]) {
+        if verbose && !std::mem::take(&mut ctx.sess.logged) {
+            ctx.log('<', line);
+        }
+        let step = dispatch(&mut ctx, line, &rest[nl + 1..]);
+        // A command waiting for its data runs again later: log it once.
+        sess.logged = verbose && matches!(step, Step::NeedData);
+        match step {
             Step::Done(extra) => {
                 pos += nl + 1 + extra;
                 commands += 1;

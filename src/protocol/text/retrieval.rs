@@ -52,6 +52,9 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
         }
     }
     ctx.sess.get_resume = 0;
+    if ctx.verbose {
+        ctx.log('>', b"END");
+    }
     ctx.out.extend_from_slice(b"END\r\n");
     Step::Done(0)
 }
@@ -70,6 +73,9 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
         item.class
     });
     ctx.shared.detail_get(key, found.is_ok());
+    if ctx.verbose && found.is_ok() {
+        ctx.log('>', &[b"sending key ", key].concat());
+    }
     match found {
         Ok(class) if exptime.is_some() => bump(&s.class[class].touch_hits),
         Ok(class) => bump(&s.class[class].get_hits),
