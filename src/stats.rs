@@ -1,6 +1,9 @@
 //! Request counters. Each worker thread owns a [`ThreadStats`] and is its only
-//! writer; `stats` sums them. Relaxed atomics: no ordering is promised
-//! between counters, as in memcached.
+//! writer, so an increment is a plain load and store (no locked
+//! instruction on the request path); `stats` sums them, and `stats reset`
+//! records a baseline rather than writing another thread's counters.
+//! Relaxed atomics: no ordering is promised between counters, as in
+//! memcached.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,8 +19,15 @@ macro_rules! counters {
                 $(into[i] += self.$field.load(Ordering::Relaxed); i += 1;)*
                 let _ = i;
             }
-            pub fn reset(&self) {
-                $(self.$field.store(0, Ordering::Relaxed);)*
+            /// Subtracts every counter of `self` from `from`.
+            pub fn sub_from(&self, from: &mut [u64]) {
+                let mut i = 0;
+                $(from[i] = from[i].wrapping_sub(self.$field.load(Ordering::Relaxed)); i += 1;)*
+                let _ = i;
+            }
+            /// Makes `self` a copy of `other`.
+            pub fn copy_from(&self, other: &Self) {
+                $(self.$field.store(other.$field.load(Ordering::Relaxed), Ordering::Relaxed);)*
             }
             pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
         }
@@ -69,37 +79,44 @@ counters!(ClassHits {
 /// memcached's MAX_NUMBER_OF_SLAB_CLASSES.
 pub const MAX_CLASSES: usize = 64;
 
-/// One worker's counters.
+/// One worker's counters, and their values at the last `stats reset`.
 pub struct ThreadStats {
     pub c: Counters,
     pub class: Box<[ClassHits]>,
+    base: Counters,
+    base_class: Box<[ClassHits]>,
 }
 
 impl Default for ThreadStats {
     fn default() -> Self {
+        let classes = || (0..MAX_CLASSES).map(|_| ClassHits::default()).collect();
         ThreadStats {
             c: Counters::default(),
-            class: (0..MAX_CLASSES).map(|_| ClassHits::default()).collect(),
+            class: classes(),
+            base: Counters::default(),
+            base_class: classes(),
         }
     }
 }
 
-/// Increments a counter (single writer: a plain relaxed add).
+/// Increments a counter. Only the owning thread writes it, so a relaxed
+/// load and store suffice.
 #[inline]
 pub fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+    add(c, 1);
 }
 
 #[inline]
 pub fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 impl ThreadStats {
+    /// `stats reset`: from now on, count from the current values.
     pub fn reset(&self) {
-        self.c.reset();
-        for k in self.class.iter() {
-            k.reset();
+        self.base.copy_from(&self.c);
+        for (b, k) in self.base_class.iter().zip(self.class.iter()) {
+            b.copy_from(k);
         }
     }
 }
@@ -118,8 +135,10 @@ impl Summed {
         };
         for t in threads {
             t.c.add_to(&mut s.c);
-            for (i, k) in t.class.iter().enumerate() {
+            t.base.sub_from(&mut s.c);
+            for (i, (k, b)) in t.class.iter().zip(t.base_class.iter()).enumerate() {
                 k.add_to(&mut s.class[i]);
+                b.sub_from(&mut s.class[i]);
             }
         }
         s

@@ -31,6 +31,10 @@ pub async fn serve<S>(
         eprintln!("<{fd} new auto-negotiating client connection");
     }
     let idle = shared.config.idle_timeout;
+    // Registered once: a fresh shutdown future per read would take the
+    // shared Notify's lock on every request.
+    let stop = shared.stopped();
+    tokio::pin!(stop);
     loop {
         if input.capacity() - input.len() < READ_CHUNK / 4 {
             input.reserve(READ_CHUNK);
@@ -54,7 +58,7 @@ pub async fn serve<S>(
                     return;
                 }
             },
-            _ = shared.stopped() => return,
+            _ = &mut stop => return,
         };
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
