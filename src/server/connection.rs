@@ -11,8 +11,11 @@ use crate::stats::{ThreadStats, add};
 
 /// Read buffer kept per connection between requests.
 const READ_CHUNK: usize = 16 * 1024;
-/// A buffer grown beyond this (a large value) is shrunk back once drained.
+/// A buffer grown beyond this (large values, long pipelines) is shrunk
+/// back once that many batches in a row did not need it: shrinking after
+/// every large request would reallocate and page-fault on every one.
 const KEEP_CAPACITY: usize = 64 * 1024;
+const SHRINK_AFTER: u32 = 64;
 
 pub async fn serve<S>(
     mut stream: S,
@@ -35,9 +38,12 @@ pub async fn serve<S>(
     // shared Notify's lock on every request.
     let stop = shared.stopped();
     tokio::pin!(stop);
+    let mut small_batches = 0u32;
     loop {
-        if input.capacity() - input.len() < READ_CHUNK / 4 {
-            input.reserve(READ_CHUNK);
+        // Room for what the pending command still needs, or a chunk.
+        let room = sess.want.saturating_sub(input.len()).max(READ_CHUNK / 4);
+        if input.capacity() - input.len() < room {
+            input.reserve(room.max(READ_CHUNK));
         }
         let read = async {
             if idle > 0 {
@@ -63,6 +69,7 @@ pub async fn serve<S>(
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
         let mut start = 0;
+        let mut peak = input.len();
         loop {
             start += text::process(shared, stats, &mut sess, &input[start..], &mut out);
             let full = out.len() >= OUT_HIGH_WATER || std::mem::take(&mut sess.yielded);
@@ -71,10 +78,8 @@ pub async fn serve<S>(
                     return;
                 }
                 add(&stats.c.bytes_written, out.len() as u64);
+                peak = peak.max(out.len());
                 out.clear();
-                if out.capacity() > KEEP_CAPACITY {
-                    out.shrink_to(READ_CHUNK);
-                }
             }
             if sess.close {
                 let _ = stream.shutdown().await;
@@ -86,8 +91,14 @@ pub async fn serve<S>(
             tokio::task::yield_now().await;
         }
         input.drain(..start);
-        if input.is_empty() && input.capacity() > KEEP_CAPACITY {
-            input.shrink_to(READ_CHUNK);
+        small_batches = if peak > KEEP_CAPACITY { 0 } else { small_batches + 1 };
+        if small_batches >= SHRINK_AFTER {
+            if input.is_empty() && input.capacity() > KEEP_CAPACITY {
+                input.shrink_to(READ_CHUNK);
+            }
+            if out.capacity() > KEEP_CAPACITY {
+                out.shrink_to(READ_CHUNK);
+            }
         }
         if shared.is_stopping() {
             return;

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::tokens::{Tokens, strtol, strtoul};
-use super::{Ctx, Step};
+use super::{Ctx, READ_BUFFER, Step};
 use crate::stats::bump;
 use crate::storage::store::MoveError;
 
@@ -232,29 +232,60 @@ pub fn lru_crawler(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
 }
 
 /// `-Y`: until a connection authenticates, the only command is a `set`
-/// whose data is `username password`.
+/// whose data is `username password`. Mirrors memcached 1.6.18's
+/// `try_read_command_asciiauth`, quirks included:
+///
+/// * any other line answers `CLIENT_ERROR unauthenticated`;
+/// * its replies share one response object until it is written, so each
+///   one replaces the previous reply still waiting in the same batch
+///   (before authentication all pending output comes from here);
+/// * the length is a 32-bit `safe_strtoul` and `length + 2` wraps;
+/// * a data block that cannot fit its 16 KiB read buffer closes the
+///   connection once more than a buffer's worth has arrived.
 pub fn authenticate(ctx: &mut Ctx<'_>, t: &Tokens<'_>, data: &[u8]) -> Step {
-    if t.get(0) != b"set" || t.ntokens() < 6 {
-        ctx.reply(b"CLIENT_ERROR unauthenticated");
-        return Step::Done(0);
-    }
-    let Some(vlen) = strtol(t.get(4)).filter(|&v| (0..=1024).contains(&v)) else {
-        ctx.reply(b"CLIENT_ERROR bad command line format");
+    let size = if t.ntokens() < 6 || t.get(0) != b"set" {
+        None
+    } else {
+        strtoul(t.get(4))
+    };
+    let Some(size) = size else {
+        auth_reply(ctx, b"CLIENT_ERROR unauthenticated");
         return Step::Done(0);
     };
-    let vlen = vlen as usize;
-    if data.len() < vlen + 2 {
-        return Step::NeedData;
+    let want = size.wrapping_add(2) as usize;
+    if data.len() < want {
+        if want > READ_BUFFER && data.len() > READ_BUFFER {
+            ctx.sess.close = true;
+            return Step::Done(0);
+        }
+        return Step::NeedData(want.min(READ_BUFFER + 1));
+    }
+    if want < 2 || &data[want - 2..want] != b"\r\n" {
+        auth_reply(ctx, b"CLIENT_ERROR bad command line termination");
+        return Step::Done(want);
+    }
+    // memcached tokenizes the payload as a C string: a NUL ends it.
+    let payload = &data[..want - 2];
+    let payload = &payload[..memchr::memchr(0, payload).unwrap_or(payload.len())];
+    let words = Tokens::new(payload);
+    if words.ntokens() < 3 {
+        auth_reply(ctx, b"CLIENT_ERROR bad authentication token format");
+        return Step::Done(want);
     }
     bump(&ctx.stats.c.auth_cmds);
-    let mut words = data[..vlen].splitn(2, |&b| b == b' ');
-    let (user, pass) = (words.next().unwrap_or(&[]), words.next().unwrap_or(&[]));
-    if &data[vlen..vlen + 2] == b"\r\n" && ctx.shared.check_credentials(user, pass) {
+    if ctx.shared.check_credentials(words.get(0), words.get(1)) {
         ctx.sess.authenticated = true;
-        ctx.reply(b"STORED");
+        auth_reply(ctx, b"STORED");
     } else {
         bump(&ctx.stats.c.auth_errors);
-        ctx.reply(b"CLIENT_ERROR authentication failure");
+        auth_reply(ctx, b"CLIENT_ERROR authentication failure");
     }
-    Step::Done(vlen + 2)
+    Step::Done(want)
+}
+
+/// memcached's `out_string` on the connection's one unsent response:
+/// the reply replaces whatever this path answered earlier in the batch.
+fn auth_reply(ctx: &mut Ctx<'_>, line: &[u8]) {
+    ctx.out.clear();
+    ctx.reply(line);
 }

@@ -48,14 +48,18 @@ pub struct Session {
     pub fd: i32,
     /// `-vv`: the pending request line was already logged.
     logged: bool,
+    /// Bytes, from the first unconsumed one, that the pending command needs
+    /// (its line and data block): the connection reads them in one go.
+    pub want: usize,
 }
 
 /// What a command needs next.
 enum Step {
     /// Done; consumed this many bytes after the request line.
     Done(usize),
-    /// Its data block is incomplete: wait for more bytes.
-    NeedData,
+    /// Its data block is incomplete: this many bytes after the request
+    /// line must arrive first.
+    NeedData(usize),
     /// Output is full mid-command: flush, then run the same line again.
     Flush,
 }
@@ -104,6 +108,7 @@ pub fn process(
 ) -> usize {
     let mut pos = 0;
     let mut commands = 0;
+    sess.want = 0;
     let verbose = shared.verbosity() >= 2;
     while !sess.close {
         if sess.swallow > 0 {
@@ -148,7 +153,7 @@ pub fn process(
         }
         let step = dispatch(&mut ctx, line, &rest[nl + 1..]);
         // A command waiting for its data runs again later: log it once.
-        sess.logged = verbose && matches!(step, Step::NeedData);
+        sess.logged = verbose && matches!(step, Step::NeedData(_));
         match step {
             Step::Done(extra) => {
                 pos += nl + 1 + extra;
@@ -159,7 +164,11 @@ pub fn process(
                     break;
                 }
             }
-            Step::NeedData | Step::Flush => break,
+            Step::NeedData(data) => {
+                sess.want = nl + 1 + data;
+                break;
+            }
+            Step::Flush => break,
         }
     }
     pos

@@ -47,7 +47,7 @@ pub fn update(ctx: &mut Ctx<'_>, t: &Tokens<'_>, data: &[u8]) -> Step {
         return swallow(ctx, data, vlen + 2);
     }
     if data.len() < vlen + 2 {
-        return Step::NeedData;
+        return Step::NeedData(vlen + 2);
     }
     if &data[vlen..vlen + 2] != b"\r\n" {
         ctx.reply(b"CLIENT_ERROR bad data chunk");
