@@ -1027,7 +1027,7 @@ impl Store {
             t.curr_items += s.items;
             t.total_items += s.total_items;
             t.bytes += s.bytes;
-            t.hash_bytes += (s.capacity() * 9) as u64;
+            t.hash_bytes += s.table_bytes() as u64;
         }
         for c in self.class_stats() {
             t.evictions += c.counters.evicted;
