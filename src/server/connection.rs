@@ -91,7 +91,11 @@ pub async fn serve<S>(
             tokio::task::yield_now().await;
         }
         input.drain(..start);
-        small_batches = if peak > KEEP_CAPACITY { 0 } else { small_batches + 1 };
+        small_batches = if peak > KEEP_CAPACITY {
+            0
+        } else {
+            small_batches + 1
+        };
         if small_batches >= SHRINK_AFTER {
             if input.is_empty() && input.capacity() > KEEP_CAPACITY {
                 input.shrink_to(READ_CHUNK);

@@ -7,6 +7,7 @@
 mod connection;
 mod maintenance;
 mod shared;
+mod udp;
 
 use std::io;
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ enum Conn {
 pub struct Listeners {
     tcp: Vec<std::net::TcpListener>,
     unix: Option<std::os::unix::net::UnixListener>,
+    udp: Vec<udp::Bound>,
 }
 
 /// Binds every listener the configuration asks for.
@@ -61,10 +63,9 @@ pub fn bind(config: &Config) -> io::Result<Listeners> {
             }
         }
     }
-    if config.udp_port != 0 || config.udp_ephemeral {
-        warn!("UDP is not supported; ignoring -U {}", config.udp_port);
-    }
-    Ok(Listeners { tcp, unix })
+    // memcached binds UDP after TCP (and not at all with -s).
+    let udp = udp::bind(config)?;
+    Ok(Listeners { tcp, unix, udp })
 }
 
 fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
@@ -103,13 +104,14 @@ impl Listeners {
     }
 
     /// Writes `MEMCACHED_PORT_FILENAME` as memcached does: to `<file>.lck`,
-    /// then renamed into place.
+    /// then renamed into place; TCP lines first, then UDP.
     pub fn write_port_file(&self, path: &str) -> io::Result<()> {
         let tmp = format!("{path}.lck");
-        let text: String = self
-            .local_addrs()
-            .into_iter()
-            .map(|a| port_file_line(false, a))
+        let tcp = self.local_addrs().into_iter().map(|a| (false, a));
+        let udp = udp::local_addrs(&self.udp).into_iter().map(|a| (true, a));
+        let text: String = tcp
+            .chain(udp)
+            .map(|(is_udp, a)| port_file_line(is_udp, a))
             .collect();
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, path)
@@ -117,7 +119,7 @@ impl Listeners {
 }
 
 /// Runs the server until SIGINT, SIGTERM or `shutdown`.
-pub fn run(shared: Arc<Shared>, listeners: Listeners) -> io::Result<()> {
+pub fn run(shared: Arc<Shared>, mut listeners: Listeners) -> io::Result<()> {
     for l in &listeners.tcp {
         if let Ok(addr) = l.local_addr() {
             shared.listener_open(l.as_raw_fd(), format!("tcp:{addr}"));
@@ -134,6 +136,8 @@ pub fn run(shared: Arc<Shared>, listeners: Listeners) -> io::Result<()> {
         shared.tcp_port.store(a.port() as u32, Ordering::Relaxed);
     }
     let maintenance = maintenance::spawn(shared.clone());
+    // After the listeners: memcached's UDP connections come next in `stats conns`.
+    let udp = udp::spawn(shared.clone(), std::mem::take(&mut listeners.udp))?;
     let mut workers = Vec::new();
     let mut senders = Vec::new();
     for id in 0..shared.config.threads {
@@ -153,6 +157,9 @@ pub fn run(shared: Arc<Shared>, listeners: Listeners) -> io::Result<()> {
     shared.request_shutdown();
     for w in workers {
         let _ = w.join();
+    }
+    if let Some(u) = udp {
+        let _ = u.join();
     }
     maintenance.stop();
     if let Some(path) = &shared.config.unix_socket {
@@ -211,9 +218,12 @@ async fn accept_loop(
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut next = 0;
+    // Without TCP or unix listeners (-p 0: UDP only, or nothing) memcached
+    // keeps running until it is stopped.
+    let mut listening = true;
     loop {
         let conn = tokio::select! {
-            c = rx.recv() => match c {
+            c = rx.recv(), if listening => match c {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
                     warn!("accept: {e}");
@@ -221,7 +231,10 @@ async fn accept_loop(
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 }
-                None => return Ok(()),
+                None => {
+                    listening = false;
+                    continue;
+                }
             },
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT: stopping"); return Ok(()); }
