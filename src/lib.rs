@@ -21,33 +21,91 @@ pub fn start(config: config::Config) -> io::Result<()> {
         .check_root_user()
         .map_err(|e| io::Error::other(e.message))?;
     let credentials = match &config.auth_file {
-        Some(path) => read_auth_file(path)?,
+        Some(path) => load_auth_file(path),
         None => Vec::new(),
     };
     let listeners = server::bind(&config)?;
     if let Ok(path) = std::env::var("MEMCACHED_PORT_FILENAME") {
         listeners.write_port_file(&path)?;
     }
-    if config.listen.is_empty() && config.unix_socket.is_none() && credentials.is_empty() {
+    if config.listen.is_empty() && config.unix_socket.is_none() && config.auth_file.is_none() {
         tracing::warn!(
             "listening on all interfaces without authentication: anyone who can reach this host can use the cache"
         );
     }
     if config.daemonize {
         // Before any thread exists: fork() keeps only the calling thread.
-        nix::unistd::daemon(false, config.verbose > 0).map_err(io::Error::from)?;
+        // As memcached: stay in the directory with -r, keep stderr with -v.
+        nix::unistd::daemon(config.enable_coredumps, config.verbose > 0)
+            .map_err(io::Error::from)?;
     }
     if let Some(path) = &config.pid_file {
-        std::fs::write(path, format!("{}\n", std::process::id()))?;
+        save_pid(path);
     }
     drop_privileges(&config)?;
-    let pid_file = config.pid_file.clone();
+    // memcached removes the pid file on exit only when it daemonized.
+    let pid_file = config.pid_file.clone().filter(|_| config.daemonize);
     let shared = Arc::new(server::Shared::new(config, credentials));
     let result = server::run(shared, listeners);
-    if let Some(path) = pid_file {
-        let _ = std::fs::remove_file(path);
+    if let Some(path) = pid_file
+        && let Err(e) = std::fs::remove_file(&path)
+    {
+        let msg = format!("Could not remove the pid file {}", path.display());
+        perror(&msg, &e);
     }
     result
+}
+
+/// memcached's `perror`-style line: `message: strerror(errno)`.
+fn perror(message: &str, e: &io::Error) {
+    let text = e.to_string();
+    let text = match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text)
+            .to_owned(),
+        None => text,
+    };
+    eprintln!("{message}: {text}");
+}
+
+/// `-P`: memcached's `save_pid`. Warns if the file names a running
+/// process, writes `<file>.tmp` and renames it (so a reader never sees it
+/// empty); failures are warnings, not fatal.
+fn save_pid(path: &std::path::Path) {
+    if let Ok(old) = std::fs::read(path) {
+        let line = old.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_start();
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        let ends = text[digits..]
+            .chars()
+            .next()
+            .is_none_or(char::is_whitespace);
+        if let (Ok(pid), true) = (text[..digits].parse::<u64>(), ends) {
+            let pid = pid as u32;
+            let target = nix::unistd::Pid::from_raw(pid as i32);
+            if nix::sys::signal::kill(target, None).is_ok() {
+                eprintln!("WARNING: The pid file contained the following (running) pid: {pid}");
+            }
+        }
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    if let Err(e) = std::fs::write(&tmp, format!("{}\n", std::process::id())) {
+        let msg = format!("Could not open the pid file {} for writing", tmp.display());
+        perror(&msg, &e);
+        return;
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let msg = format!(
+            "Could not rename the pid file from {} to {}",
+            tmp.display(),
+            path.display()
+        );
+        perror(&msg, &e);
+    }
 }
 
 fn init_logging(verbose: u8) {
@@ -61,27 +119,93 @@ fn init_logging(verbose: u8) {
         .with_writer(io::stderr)
         .with_max_level(level)
         .with_target(false)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .try_init();
 }
 
-/// `-Y`: one `username:password` per line.
-fn read_auth_file(path: &std::path::Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let text = std::fs::read(path)?;
-    let creds: Vec<_> = text
-        .split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let colon = line.iter().position(|&b| b == b':')?;
-            Some((line[..colon].to_vec(), line[colon + 1..].to_vec()))
-        })
-        .collect();
-    if creds.is_empty() {
-        return Err(io::Error::other(format!(
-            "no usernames in auth file {}",
-            path.display()
-        )));
+/// `-Y`: memcached's `authfile_load`, exits 1 with its messages when the
+/// file cannot be read or has a malformed entry.
+fn load_auth_file(path: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let shown = path.display();
+    let text = match std::fs::File::open(path) {
+        // A read error (a directory) reads as an empty file, as fgets does.
+        Ok(mut f) => {
+            let mut text = Vec::new();
+            let _ = io::Read::read_to_end(&mut f, &mut text);
+            text
+        }
+        Err(e) => {
+            let msg = format!("Could not open authfile [{shown}] for reading, error {e}");
+            let msg = match e.raw_os_error() {
+                Some(code) => msg.replace(&format!(" (os error {code})"), ""),
+                None => msg,
+            };
+            perror(&msg, &e);
+            std::process::exit(1);
+        }
+    };
+    let Some(creds) = parse_auth_file(&text) else {
+        eprint!("Authfile [{shown}] has a malformed entry. Should be 'user:password'");
+        std::process::exit(1);
+    };
+    creds
+}
+
+/// memcached 1.6.18's parser, quirks included: lines are read with
+/// `fgets` into a buffer the size of the file (so a one-line file without
+/// a final newline loses its last byte) in pieces of at most 255 bytes;
+/// the user ends at the first `:`, the password at `\r`, `\n` or NUL; a
+/// line without `:` (an empty one too) is malformed (`None`); only the
+/// first 8 entries count.
+fn parse_auth_file(file: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    const MAX_ENTRY_LEN: usize = 256;
+    const MAX_ENTRIES: usize = 8;
+    let size = file.len();
+    let mut buf = vec![0u8; size + 1];
+    let at = |buf: &[u8], i: usize| buf.get(i).copied().unwrap_or(0);
+    let (mut cur, mut read) = (0, 0);
+    let mut creds = Vec::new();
+    loop {
+        // fgets(buf + cur, min(size - cur, 256), file)
+        let n = size.saturating_sub(cur).min(MAX_ENTRY_LEN);
+        if n == 0 || (n > 1 && read == size) {
+            break;
+        }
+        let mut len = 0;
+        while len < n - 1 && read < size {
+            let b = file[read];
+            buf[cur + len] = b;
+            read += 1;
+            len += 1;
+            if b == b'\n' {
+                break;
+            }
+        }
+        buf[cur + len] = 0;
+        let mut user = None;
+        let mut x = 0;
+        while x < MAX_ENTRY_LEN {
+            let b = at(&buf, cur + x);
+            match user {
+                None if b == 0 => break,
+                None if b == b':' => user = Some(x),
+                Some(_) if matches!(b, b'\n' | b'\r' | 0) => break,
+                _ => {}
+            }
+            x += 1;
+        }
+        let ulen = user?;
+        let end = (cur + x).min(buf.len());
+        creds.push((
+            buf[cur..cur + ulen].to_vec(),
+            buf[cur + ulen + 1..end].to_vec(),
+        ));
+        if creds.len() == MAX_ENTRIES || at(&buf, cur + x) == 0 {
+            break;
+        }
+        cur += x;
     }
-    Ok(creds)
+    Some(creds)
 }
 
 /// `-u`: when started as root, run as that user.

@@ -30,8 +30,15 @@ pub async fn serve<S>(
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut sess = Session::default();
     sess.fd = fd;
+    // -B ascii (and -Y) connections are ascii from the start; others are
+    // negotiated on their first bytes.
+    let mut negotiating = shared.config.protocol != crate::config::Protocol::Ascii;
     if shared.verbosity() >= 2 {
-        eprintln!("<{fd} new auto-negotiating client connection");
+        if negotiating {
+            eprintln!("<{fd} new auto-negotiating client connection");
+        } else {
+            eprintln!("<{fd} new ascii client connection.");
+        }
     }
     let idle = shared.config.idle_timeout;
     // Registered once: a fresh shutdown future per read would take the
@@ -66,6 +73,9 @@ pub async fn serve<S>(
             },
             _ = &mut stop => return,
         };
+        if std::mem::take(&mut negotiating) && shared.verbosity() >= 2 {
+            eprintln!("{fd}: Client using the ascii protocol");
+        }
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
         let mut start = 0;

@@ -132,9 +132,6 @@ pub fn run(shared: Arc<Shared>, mut listeners: Listeners) -> io::Result<()> {
     shared.listeners.store(count as u32, Ordering::Relaxed);
     // memcached counts its listening sockets as connections made.
     shared.count_listeners(count as u64);
-    if let Some(a) = listeners.local_addrs().first() {
-        shared.tcp_port.store(a.port() as u32, Ordering::Relaxed);
-    }
     let maintenance = maintenance::spawn(shared.clone());
     // After the listeners: memcached's UDP connections come next in `stats conns`.
     let udp = udp::spawn(shared.clone(), std::mem::take(&mut listeners.udp))?;

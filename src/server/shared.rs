@@ -64,11 +64,9 @@ pub struct Shared {
     pub shutdown: Notify,
     pub stopping: AtomicBool,
     credentials: Vec<(Vec<u8>, Vec<u8>)>,
-    pub tcp_port: AtomicU32,
     pub listeners: AtomicU32,
     pub crawler_tocrawl: AtomicU32,
     pub crawler_sleep: AtomicU32,
-    pub udp_port: AtomicU32,
 }
 
 impl Shared {
@@ -97,11 +95,9 @@ impl Shared {
             rejected_conns: AtomicU64::new(0),
             shutdown: Notify::new(),
             stopping: AtomicBool::new(false),
-            tcp_port: AtomicU32::new(config.port as u32),
             listeners: AtomicU32::new(0),
             crawler_tocrawl: AtomicU32::new(config.lru_crawler_tocrawl),
             crawler_sleep: AtomicU32::new(config.lru_crawler_sleep),
-            udp_port: AtomicU32::new(config.udp_port as u32),
             credentials,
             store,
             config,
@@ -185,8 +181,8 @@ impl Shared {
         let mut rows = config.settings_stats(&SettingsRuntime {
             verbosity: self.verbosity(),
             oldest: self.store.oldest_live.load(Ordering::Relaxed),
-            tcpport: self.tcp_port.load(Ordering::Relaxed) as u16,
-            udpport: self.udp_port.load(Ordering::Relaxed) as u16,
+            tcpport: self.config.port,
+            udpport: self.config.udp_port,
         });
         if self.detail_on.load(Ordering::Relaxed) {
             for row in rows.iter_mut().filter(|r| r.0 == "detail_enabled") {
@@ -198,8 +194,9 @@ impl Shared {
 
     // ----- -Y authentication -----
 
+    /// `-Y` given, even with no users in the file (then no login succeeds).
     pub fn auth_required(&self) -> bool {
-        !self.credentials.is_empty()
+        self.config.auth_file.is_some()
     }
 
     pub fn check_credentials(&self, user: &[u8], pass: &[u8]) -> bool {

@@ -253,12 +253,16 @@ pub fn authenticate(ctx: &mut Ctx<'_>, t: &Tokens<'_>, data: &[u8]) -> Step {
         return Step::Done(0);
     };
     let want = size.wrapping_add(2) as usize;
-    if data.len() < want {
-        if want > READ_BUFFER && data.len() > READ_BUFFER {
+    if want > READ_BUFFER {
+        // Never fits memcached's read buffer: it closes once that is full.
+        if data.len() > READ_BUFFER {
             ctx.sess.close = true;
             return Step::Done(0);
         }
-        return Step::NeedData(want.min(READ_BUFFER + 1));
+        return Step::NeedData(READ_BUFFER + 1);
+    }
+    if data.len() < want {
+        return Step::NeedData(want);
     }
     if want < 2 || &data[want - 2..want] != b"\r\n" {
         auth_reply(ctx, b"CLIENT_ERROR bad command line termination");

@@ -79,6 +79,10 @@ impl<'a> Ctx<'a> {
     /// Writes a one-line reply, unless `noreply` was given.
     pub fn reply(&mut self, line: &[u8]) {
         if self.noreply {
+            if self.verbose {
+                // memcached logs the reply it does not send.
+                self.log('>', &[b"NOREPLY ", line].concat());
+            }
             return;
         }
         if self.verbose {
@@ -124,8 +128,16 @@ pub fn process(
             break;
         }
         let rest = &input[pos..];
+        // memcached's authentication path waits for 2 bytes before looking
+        // for a line, and makes no exception for long gets.
+        let authenticating = shared.auth_required() && !sess.authenticated;
+        if authenticating && rest.len() < 2 {
+            break;
+        }
         let Some(nl) = memchr(b'\n', rest) else {
-            if rest.len() > MAX_LINE && (!is_get(rest) || rest.len() > MAX_GET_LINE) {
+            if rest.len() > MAX_LINE
+                && (authenticating || !is_get(rest) || rest.len() > MAX_GET_LINE)
+            {
                 sess.close = true;
             }
             break;
@@ -148,7 +160,8 @@ pub fn process(
             noreply: false,
             verbose,
         };
-        if verbose && !std::mem::take(&mut ctx.sess.logged) {
+        // memcached's authentication path logs its replies, not the lines.
+        if verbose && !std::mem::take(&mut ctx.sess.logged) && !authenticating {
             ctx.log('<', line);
         }
         let step = dispatch(&mut ctx, line, &rest[nl + 1..]);

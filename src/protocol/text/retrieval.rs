@@ -17,7 +17,6 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
     } else {
         None
     };
-    let start = ctx.out.len();
     let resume = ctx.sess.get_resume;
     let mut ordinal = 0;
     // Lines with more than 23 tokens are tokenized again piece by piece.
@@ -39,7 +38,8 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
             continue;
         }
         if key.len() > KEY_MAX_LENGTH {
-            ctx.out.truncate(start);
+            // memcached drops every reply not yet written, not only this get's.
+            ctx.out.clear();
             ctx.sess.get_resume = 0;
             ctx.reply(b"CLIENT_ERROR bad command line format");
             return Step::Done(0);
