@@ -17,9 +17,6 @@ use std::sync::Arc;
 /// privileges, then serves until told to stop.
 pub fn start(config: config::Config) -> io::Result<()> {
     init_logging(config.verbose);
-    config
-        .check_root_user()
-        .map_err(|e| io::Error::other(e.message))?;
     let credentials = match &config.auth_file {
         Some(path) => load_auth_file(path),
         None => Vec::new(),
@@ -149,6 +146,12 @@ fn load_auth_file(path: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
         std::process::exit(1);
     };
     creds
+}
+
+/// SIGHUP: reads the `-Y` file again; `None` (keep the old list) if it
+/// cannot be read or is malformed.
+pub fn reload_auth_file(path: &std::path::Path) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    parse_auth_file(&std::fs::read(path).ok()?)
 }
 
 /// memcached 1.6.18's parser, quirks included: lines are read with

@@ -520,3 +520,30 @@ fn auth_file_without_users_refuses_every_login() {
         ],
     );
 }
+
+/// SIGHUP re-reads the auth file: a user added to it can log in, one
+/// removed cannot, and the server keeps running (the default action of
+/// SIGHUP would kill it). Wall clock: ~2 s.
+#[test]
+fn sighup_reloads_the_auth_file() {
+    let file = AuthFile::new(USERS);
+    let pair = pair!("-Y", file.path());
+    std::fs::write(&file.0, b"alice:secret\ndave:newpass\n").expect("rewrite auth file");
+    for srv in pair.servers() {
+        srv.signal("HUP");
+    }
+    // memcached reloads from its once-a-second clock event.
+    thread::sleep(Duration::from_millis(1500));
+    steps(
+        &pair,
+        &[(
+            b"set auth 0 0 12\r\ndave newpass\r\n",
+            Read::Line,
+            b"STORED\r\n",
+        )],
+    );
+    steps(
+        &pair,
+        &[(b"set auth 0 0 11\r\nbob hunter2\r\n", Read::Line, FAILURE)],
+    );
+}

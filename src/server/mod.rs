@@ -214,6 +214,8 @@ async fn accept_loop(
     drop(tx);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // SIGHUP reloads the auth file (ignored in daemon mode), never stops.
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut next = 0;
     // Without TCP or unix listeners (-p 0: UDP only, or nothing) memcached
     // keeps running until it is stopped.
@@ -235,6 +237,12 @@ async fn accept_loop(
             },
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT: stopping"); return Ok(()); }
+            _ = sighup.recv() => {
+                if !shared.config.daemonize {
+                    shared.reload_credentials();
+                }
+                continue;
+            }
             _ = shared.stopped() => return Ok(()),
         };
         if shared.curr_conns.load(Ordering::Relaxed) as usize >= max_clients(&shared.config) {

@@ -63,8 +63,10 @@ pub struct Shared {
     pub rejected_conns: AtomicU64,
     pub shutdown: Notify,
     pub stopping: AtomicBool,
-    credentials: Vec<(Vec<u8>, Vec<u8>)>,
+    credentials: parking_lot::RwLock<Vec<(Vec<u8>, Vec<u8>)>>,
     pub listeners: AtomicU32,
+    /// What `stats` reports as `hash_power_level`: memcached's table size.
+    pub hash_power: AtomicU32,
     pub crawler_tocrawl: AtomicU32,
     pub crawler_sleep: AtomicU32,
 }
@@ -96,9 +98,13 @@ impl Shared {
             shutdown: Notify::new(),
             stopping: AtomicBool::new(false),
             listeners: AtomicU32::new(0),
+            hash_power: AtomicU32::new(match config.hashpower {
+                0 => 16,
+                p => p as u32,
+            }),
             crawler_tocrawl: AtomicU32::new(config.lru_crawler_tocrawl),
             crawler_sleep: AtomicU32::new(config.lru_crawler_sleep),
-            credentials,
+            credentials: parking_lot::RwLock::new(credentials),
             store,
             config,
         }
@@ -199,8 +205,23 @@ impl Shared {
         self.config.auth_file.is_some()
     }
 
+    /// SIGHUP: re-reads the `-Y` file, as memcached does; a file that no
+    /// longer reads keeps the current list.
+    pub fn reload_credentials(&self) {
+        let Some(path) = &self.config.auth_file else {
+            return;
+        };
+        match crate::reload_auth_file(path) {
+            Some(list) => *self.credentials.write() = list,
+            None => tracing::warn!("SIGHUP: could not reload {}", path.display()),
+        }
+    }
+
     pub fn check_credentials(&self, user: &[u8], pass: &[u8]) -> bool {
-        self.credentials.iter().any(|(u, p)| u == user && p == pass)
+        self.credentials
+            .read()
+            .iter()
+            .any(|(u, p)| u == user && p == pass)
     }
 
     // ----- stats detail -----

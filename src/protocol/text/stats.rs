@@ -164,15 +164,15 @@ fn general(ctx: &mut Ctx<'_>) {
     l.stat("time_in_listen_disabled_us", 0);
     l.stat("threads", shared.config.threads);
     l.stat("conn_yields", s.get("conn_yields"));
-    // memcached's table doubles once it holds 1.5 items per bucket.
-    let mut power = if shared.config.hashpower > 0 {
-        shared.config.hashpower as u32
-    } else {
-        16
-    };
-    while totals.curr_items > (3u64 << power) / 2 && power < 32 {
+    // memcached's table doubles once it holds 1.5 items per bucket and
+    // never shrinks; -o no_hashexpand keeps it at its start size.
+    let mut power = shared.hash_power.load(std::sync::atomic::Ordering::Relaxed);
+    while shared.config.hash_expand && totals.curr_items > (3u64 << power) / 2 && power < 32 {
         power += 1;
     }
+    shared
+        .hash_power
+        .fetch_max(power, std::sync::atomic::Ordering::Relaxed);
     l.stat("hash_power_level", power);
     l.stat("hash_bytes", 8u64 << power);
     l.stat("hash_is_expanding", 0);
