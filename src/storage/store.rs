@@ -900,6 +900,28 @@ impl Store {
         if at != 0 && at <= self.clock.now() + 1 {
             self.flush(0);
         }
+        self.retire_flush();
+    }
+
+    /// Moves the store sequence forward (tests of its wrap-around).
+    #[cfg(test)]
+    pub fn advance_sequence(&self, n: u64) {
+        self.next_cas.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Without CAS items keep 32 bits of their sequence, compared with
+    /// wrap-around, which stays right for 2^31 stores after a flush. Long
+    /// before that, reclaim every flushed item and forget the flush point.
+    fn retire_flush(&self) {
+        let flush = self.flush_seq.load(Ordering::Acquire);
+        if self.use_cas || flush == 0 || self.next_cas.load(Ordering::Relaxed) - flush < 1 << 30 {
+            return;
+        }
+        for class in 0..self.classes().len() {
+            let chunks = self.slabs.lock(class).total_chunks();
+            self.crawl(class, chunks);
+        }
+        self.flush_seq.store(0, Ordering::Release);
     }
 
     /// Crawls up to `budget` chunks of `class`, reclaiming dead items.

@@ -866,6 +866,31 @@ fn flush_now_hides_earlier_items_only() {
     }
 }
 
+/// Without CAS the flush point is compared on 32 bits with wrap-around;
+/// long before the sequence wraps, the clock tick reclaims what the flush
+/// hid and forgets the flush, so later items never read as flushed.
+#[test]
+fn flush_without_cas_survives_the_sequence_wrapping() {
+    let s = Store::new(&StoreConfig {
+        use_cas: false,
+        ..config(4 * MIB)
+    });
+    assert_eq!(
+        s.store(Mode::Set, b"old", 0, 0, b"1").result,
+        StoreResult::Stored
+    );
+    s.flush(0);
+    s.advance_sequence((1 << 31) + 10);
+    s.tick();
+    assert_eq!(s.totals().curr_items, 0, "the flushed item was reclaimed");
+    assert_eq!(
+        s.store(Mode::Set, b"new", 0, 0, b"2").result,
+        StoreResult::Stored
+    );
+    assert_eq!(value_of(&s, b"new"), Some(b"2".to_vec()));
+    assert_eq!(value_of(&s, b"old"), None);
+}
+
 #[test]
 fn delayed_flush_waits_for_its_time_and_a_tick() {
     for use_cas in [true, false] {
