@@ -303,7 +303,13 @@ fn worker(id: usize, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Conn>)
                     None => break,
                 },
                 _ = shared.stopped() => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done
+                        && e.is_panic()
+                    {
+                        warn!("worker {id}: a connection panicked and was closed: {e}");
+                    }
+                }
             }
         }
         // Let connections finish what they have in flight.
@@ -319,32 +325,50 @@ fn worker(id: usize, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Conn>)
 }
 
 async fn handle(id: usize, shared: Arc<Shared>, conn: Conn) {
-    let stats = &shared.threads[id];
     match conn {
         Conn::Tcp(s, peer, local) => {
             let fd = s.as_raw_fd();
             let _ = s.set_nodelay(true);
-            let Ok(s) = TcpStream::from_std(s) else {
-                return;
-            };
-            let (cid, last) = shared.conn_open(fd, peer, Some(local));
-            connection::serve(s, fd, &shared, stats, &last).await;
-            shared.conn_close(cid);
-            if shared.verbosity() >= 2 {
-                eprintln!("<{fd} connection closed.");
+            if let Ok(s) = TcpStream::from_std(s) {
+                serve_registered(id, &shared, s, fd, peer, Some(local)).await;
             }
         }
         Conn::Unix(s, path) => {
             let fd = s.as_raw_fd();
-            let Ok(s) = UnixStream::from_std(s) else {
-                return;
-            };
-            let (cid, last) = shared.conn_open(fd, path, None);
-            connection::serve(s, fd, &shared, stats, &last).await;
-            shared.conn_close(cid);
-            if shared.verbosity() >= 2 {
-                eprintln!("<{fd} connection closed.");
+            if let Ok(s) = UnixStream::from_std(s) {
+                serve_registered(id, &shared, s, fd, path, None).await;
             }
         }
     }
+}
+
+/// Serves a connection, listed in `stats conns` for exactly as long: the
+/// guard deregisters it even if serving panics (the worker logs that and
+/// goes on with its other connections).
+async fn serve_registered<S>(
+    id: usize,
+    shared: &Shared,
+    s: S,
+    fd: i32,
+    addr: String,
+    listen: Option<String>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    struct Registered<'a> {
+        shared: &'a Shared,
+        cid: u64,
+        fd: i32,
+    }
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            self.shared.conn_close(self.cid);
+            if self.shared.verbosity() >= 2 {
+                eprintln!("<{} connection closed.", self.fd);
+            }
+        }
+    }
+    let (cid, last) = shared.conn_open(fd, addr, listen);
+    let _registered = Registered { shared, cid, fd };
+    connection::serve(s, fd, shared, &shared.threads[id], &last).await;
 }
