@@ -226,18 +226,43 @@ pub fn free_port() -> u16 {
 /// Is something listening on 127.0.0.1:`port`? Uses /proc/net/tcp so that the
 /// check does not open a connection (which would show up in `stats`).
 fn is_listening(port: u16) -> bool {
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
-        // No procfs: fall back to a connection attempt.
-        return TcpStream::connect(("127.0.0.1", port)).is_ok();
-    };
+    listening_inodes(port).is_some_and(|inodes| !inodes.is_empty())
+        || (!std::path::Path::new("/proc/net/tcp").exists()
+            && TcpStream::connect(("127.0.0.1", port)).is_ok())
+}
+
+/// Socket inodes listening on 127.0.0.1:`port` (`None` without procfs).
+fn listening_inodes(port: u16) -> Option<Vec<String>> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     let needle = format!("0100007F:{port:04X}");
-    table.lines().skip(1).any(|line| {
-        let mut f = line.split_whitespace();
-        let _slot = f.next();
-        let local = f.next().unwrap_or("");
-        let _remote = f.next();
-        let state = f.next().unwrap_or("");
-        local == needle && state == "0A"
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f.get(1) == Some(&needle.as_str()) && f.get(3) == Some(&"0A"))
+                    .then(|| f.get(9).map(|i| i.to_string()))
+                    .flatten()
+            })
+            .collect(),
+    )
+}
+
+/// Whether process `pid` itself listens on 127.0.0.1:`port`: another
+/// test's server may have been handed the same free port meanwhile.
+fn listens_itself(pid: u32, port: u16) -> bool {
+    let Some(inodes) = listening_inodes(port) else {
+        return is_listening(port);
+    };
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let t = target.to_string_lossy();
+            inodes.iter().any(|i| t == format!("socket:[{i}]"))
+        })
     })
 }
 
@@ -1197,7 +1222,7 @@ pub fn run_to_exit(bin: &Path, args: &[String], port: Option<u16>, timeout: Dura
     let mut listened = false;
     let status = loop {
         if let Some(p) = port {
-            listened |= is_listening(p);
+            listened |= listens_itself(child.id(), p);
         }
         if let Ok(Some(s)) = child.try_wait() {
             break Some(s);

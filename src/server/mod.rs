@@ -69,9 +69,22 @@ pub fn bind(config: &Config) -> io::Result<Listeners> {
 }
 
 fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
+    use nix::sys::socket::{Backlog, SockType, listen};
+    let fd = bound_socket(addr, SockType::Stream, |_| {})?;
+    let backlog = Backlog::new(backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN);
+    listen(&fd, backlog)?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
+/// A non-blocking socket bound to `addr` as memcached binds its listeners:
+/// SO_REUSEADDR, IPv6 sockets IPv6-only; `tune` runs before `bind`.
+fn bound_socket(
+    addr: SocketAddr,
+    kind: nix::sys::socket::SockType,
+    tune: impl FnOnce(&std::os::fd::OwnedFd),
+) -> io::Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{
-        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,
-        socket, sockopt,
+        AddressFamily, SockFlag, SockaddrStorage, bind, setsockopt, socket, sockopt,
     };
     let family = if addr.is_ipv6() {
         AddressFamily::Inet6
@@ -80,7 +93,7 @@ fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener>
     };
     let fd = socket(
         family,
-        SockType::Stream,
+        kind,
         SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         None,
     )?;
@@ -88,10 +101,9 @@ fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener>
     if addr.is_ipv6() {
         setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
     }
+    tune(&fd);
     bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
-    let backlog = Backlog::new(backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN);
-    listen(&fd, backlog)?;
-    Ok(std::net::TcpListener::from(fd))
+    Ok(fd)
 }
 
 impl Listeners {

@@ -124,27 +124,11 @@ pub fn bind(config: &Config) -> io::Result<Vec<Bound>> {
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    use nix::sys::socket::{
-        AddressFamily, SockFlag, SockType, SockaddrStorage, bind, setsockopt, socket, sockopt,
-    };
-    let family = if addr.is_ipv6() {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    };
-    let fd = socket(
-        family,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    )?;
-    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    if addr.is_ipv6() {
-        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
-    }
-    // memcached's maximize_sndbuf(): a large reply is sent in one go.
-    let _ = setsockopt(&fd, sockopt::SndBuf, &MAX_SENDBUF);
-    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    use nix::sys::socket::{SockType, setsockopt, sockopt};
+    let fd = super::bound_socket(addr, SockType::Datagram, |fd| {
+        // memcached's maximize_sndbuf(): a large reply is sent in one go.
+        let _ = setsockopt(fd, sockopt::SndBuf, &MAX_SENDBUF);
+    })?;
     Ok(std::net::UdpSocket::from(fd))
 }
 
@@ -338,19 +322,7 @@ impl<'a> Keys<'a> {
             count: 0,
             too_long: false,
         };
-        let mut cur = *t;
-        let mut i = from;
-        loop {
-            if i >= cur.len() {
-                if cur.rest.is_empty() {
-                    break;
-                }
-                cur = Tokens::new(cur.rest);
-                i = 0;
-                continue;
-            }
-            let key = cur.get(i);
-            i += 1;
+        for key in t.keys_from(from) {
             keys.first.get_or_insert(key);
             keys.last = Some(key);
             keys.count += 1;

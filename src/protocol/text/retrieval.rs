@@ -19,20 +19,7 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
     };
     let resume = ctx.sess.get_resume;
     let mut ordinal = 0;
-    // Lines with more than 23 tokens are tokenized again piece by piece.
-    let mut cur = *t;
-    let mut i = first;
-    loop {
-        if i >= cur.len() {
-            if cur.rest.is_empty() {
-                break;
-            }
-            cur = Tokens::new(cur.rest);
-            i = 0;
-            continue;
-        }
-        let key = cur.get(i);
-        i += 1;
+    for key in t.keys_from(first) {
         if ordinal < resume {
             ordinal += 1;
             continue;

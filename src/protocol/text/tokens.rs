@@ -64,6 +64,25 @@ impl<'a> Tokens<'a> {
         if i < self.len { self.toks[i] } else { &[] }
     }
 
+    /// The tokens from `first` on, continuing through the unsplit rest of
+    /// a long line (tokenized again 23 tokens at a time, as memcached
+    /// walks a multi-get).
+    pub fn keys_from(&self, first: usize) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let mut cur = *self;
+        let mut i = first;
+        std::iter::from_fn(move || {
+            while i >= cur.len() {
+                if cur.rest.is_empty() {
+                    return None;
+                }
+                cur = Tokens::new(cur.rest);
+                i = 0;
+            }
+            i += 1;
+            Some(cur.get(i - 1))
+        })
+    }
+
     /// Whether the last token is `noreply` (memcached's `set_noreply_maybe`).
     pub fn noreply(&self) -> bool {
         self.len > 0 && self.toks[self.len - 1] == b"noreply"
@@ -165,6 +184,19 @@ mod tests {
         let t = Tokens::new(&line);
         assert_eq!(t.len(), 23);
         assert!(t.rest.starts_with(b"k23 "));
+    }
+
+    #[test]
+    fn keys_continue_past_23_tokens() {
+        let line: Vec<u8> = (0..60)
+            .map(|i| format!("k{i} "))
+            .collect::<String>()
+            .into_bytes();
+        let t = Tokens::new(&line);
+        let keys: Vec<&[u8]> = t.keys_from(1).collect();
+        assert_eq!(keys.len(), 59);
+        assert_eq!(keys[0], b"k1");
+        assert_eq!(keys[58], b"k59");
     }
 
     #[test]
