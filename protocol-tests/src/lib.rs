@@ -372,7 +372,8 @@ impl Server {
                 ));
             }
             let ready = match &self.endpoint {
-                Endpoint::Tcp(port) => is_listening(*port),
+                // Its own socket: a parallel test's server may hold the port.
+                Endpoint::Tcp(port) => listens_itself(self.pid(), *port),
                 Endpoint::Unix(path) => UnixStream::connect(path).is_ok(),
             };
             if ready {
