@@ -8,6 +8,7 @@
 pub mod chunk;
 pub mod classes;
 pub mod clock;
+pub mod cnum;
 pub mod index;
 pub mod slabs;
 pub mod store;

@@ -515,7 +515,7 @@ impl Store {
             let current = if state & CHAINED != 0 || v.value_len == 0 {
                 None
             } else {
-                parse_c_u64(v.first)
+                super::cnum::strtoull(v.first)
             };
             let Some(current) = current else {
                 return Outcome {
@@ -1148,41 +1148,4 @@ impl<'a> Writer<'a> {
             data = &data[n..];
         }
     }
-}
-
-/// C's `strtoull` as memcached's `safe_strtoull` uses it on a stored value:
-/// leading white space, an optional sign, decimal digits, then the end or
-/// white space. Out of range, or negative, is not a number.
-pub fn parse_c_u64(s: &[u8]) -> Option<u64> {
-    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
-    let mut i = s.iter().take_while(|&&b| is_space(b)).count();
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in &s[i..i + digits] {
-        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-    }
-    match s.get(i + digits) {
-        Some(&b) if !is_space(b) => return None,
-        _ => {}
-    }
-    if negative {
-        // strtoull negates; memcached then rejects what looks negative.
-        let n = v.wrapping_neg();
-        return if (n as i64) < 0 { None } else { Some(n) };
-    }
-    Some(v)
 }

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 
 use super::chunk::CONT_HEADER;
 use super::classes::PAGE_SIZE;
-use super::store::{ClassStats, MoveError, parse_c_u64};
+use super::cnum::strtoull as parse_c_u64;
+use super::store::{ClassStats, MoveError};
 use super::{Delta, Lookup, Mode, Store, StoreConfig, StoreResult};
 
 const MIB: usize = 1024 * 1024;

@@ -4,6 +4,9 @@
 //! spaces are skipped, and at most 23 tokens are split off: the rest of a
 //! long line stays in [`Tokens::rest`], which is how multi-gets continue.
 
+use crate::storage::cnum::scan;
+pub use crate::storage::cnum::strtoull;
+
 /// memcached's MAX_TOKENS (24, including its terminal token).
 pub const MAX_TOKENS: usize = 24;
 /// Longest key memcached accepts.
@@ -87,54 +90,6 @@ impl<'a> Tokens<'a> {
     pub fn noreply(&self) -> bool {
         self.len > 0 && self.toks[self.len - 1] == b"noreply"
     }
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-}
-
-/// C's strtoull/strtoll front half: white space, sign, digits. Returns the
-/// sign, the magnitude (None on overflow) and where the digits end.
-fn scan(s: &[u8]) -> Option<(bool, Option<u64>, usize)> {
-    let mut i = s.iter().take_while(|&&b| is_space(b)).count();
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let mut v: Option<u64> = Some(0);
-    for &b in &s[i..i + digits] {
-        v = v
-            .and_then(|v| v.checked_mul(10))
-            .and_then(|v| v.checked_add((b - b'0') as u64));
-    }
-    let end = i + digits;
-    // memcached accepts the number if it ends the token or white space follows.
-    if end < s.len() && !is_space(s[end]) {
-        return None;
-    }
-    Some((negative, v, end))
-}
-
-/// `safe_strtoull`: unsigned 64-bit; "-1" and friends are rejected.
-pub fn strtoull(s: &[u8]) -> Option<u64> {
-    let (negative, v, _) = scan(s)?;
-    let v = v?;
-    if negative {
-        let n = v.wrapping_neg();
-        return if (n as i64) < 0 { None } else { Some(n) };
-    }
-    Some(v)
 }
 
 /// `safe_strtoul` into a 32-bit value: parsed as unsigned long, then
