@@ -24,5 +24,5 @@ for line in sys.stdin:
 echo "==> valgrind memcheck: $bin storage::"
 # Fewer model cases: memcheck runs code ~30x slower. The 64 MiB fill test
 # is skipped for time; it uses the same paths as the smaller fills.
-PROPTEST_CASES=64 valgrind --tool=memcheck --error-exitcode=99 --leak-check=no \
+PROPTEST_CASES=64 valgrind --tool=memcheck --error-exitcode=99 --leak-check=no --fair-sched=yes \
     --quiet "$bin" storage:: --test-threads=2 --skip memory_target_64_mib

@@ -34,10 +34,13 @@ pub struct Listeners {
     tcp: Vec<std::net::TcpListener>,
     unix: Option<std::os::unix::net::UnixListener>,
     udp: Vec<udp::Bound>,
+    /// `curr_conns` (clients and UDP sockets) at which `-c` refuses a client.
+    conn_limit: usize,
 }
 
 /// Binds every listener the configuration asks for.
 pub fn bind(config: &Config) -> io::Result<Listeners> {
+    let free_fds = free_descriptors_below(config.max_conns.saturating_sub(1), config.daemonize);
     let mut tcp = Vec::new();
     let mut unix = None;
     if let Some(path) = &config.unix_socket {
@@ -65,7 +68,48 @@ pub fn bind(config: &Config) -> io::Result<Listeners> {
     }
     // memcached binds UDP after TCP (and not at all with -s).
     let udp = udp::bind(config)?;
-    Ok(Listeners { tcp, unix, udp })
+    let udp_fds: usize = udp.iter().map(udp::Bound::fds).sum();
+    let sockets = tcp.len() + unix.is_some() as usize + udp_fds;
+    let conn_limit = client_limit(config.threads, free_fds, sockets) + udp_fds;
+    Ok(Listeners {
+        tcp,
+        unix,
+        udp,
+        conn_limit,
+    })
+}
+
+/// memcached 1.6.18 refuses a client whose descriptor number would be
+/// `-c` - 1 or more. Its own descriptors and the ones it inherited hold the
+/// lowest numbers, so it admits the numbers free at start-up below `-c` - 1
+/// less its own descriptors: 3, 4 per worker thread, and its listening
+/// sockets (a UDP socket once per thread, as memcrab binds them too).
+/// memcrab admits as many clients, whatever its own descriptors are.
+fn client_limit(threads: usize, free_fds: usize, sockets: usize) -> usize {
+    free_fds.saturating_sub(3 + 4 * threads + sockets).max(1)
+}
+
+/// How many descriptor numbers below `limit` are free. A daemon's 0, 1 and
+/// 2 are taken (memcached daemonizes before it opens anything).
+fn free_descriptors_below(limit: usize, daemonize: bool) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return limit;
+    };
+    let listed: Vec<usize> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // The directory's own descriptor was listed too; it is closed by now.
+    let is_open = |fd: &usize| {
+        (daemonize && *fd <= 2) || std::fs::symlink_metadata(format!("/proc/self/fd/{fd}")).is_ok()
+    };
+    let mut open: Vec<usize> = listed.into_iter().filter(|&fd| fd < limit).collect();
+    if daemonize {
+        open.extend(0..3.min(limit));
+    }
+    open.sort_unstable();
+    open.dedup();
+    let open = open.iter().filter(|fd| is_open(fd)).count();
+    limit - open
 }
 
 fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
@@ -182,6 +226,7 @@ async fn accept_loop(
     listeners: Listeners,
     senders: Vec<mpsc::UnboundedSender<Conn>>,
 ) -> io::Result<()> {
+    let conn_limit = listeners.conn_limit;
     let (tx, mut rx) = mpsc::unbounded_channel::<io::Result<Conn>>();
     for l in listeners.tcp {
         let l = TcpListener::from_std(l)?;
@@ -257,7 +302,7 @@ async fn accept_loop(
             }
             _ = shared.stopped() => return Ok(()),
         };
-        if shared.curr_conns.load(Ordering::Relaxed) as usize >= max_clients(&shared.config) {
+        if shared.curr_conns.load(Ordering::Relaxed) as usize >= conn_limit {
             shared.conn_rejected();
             reject(conn).await;
             continue;
@@ -267,16 +312,6 @@ async fn accept_loop(
         let _ = senders[worker].send(conn);
     }
 }
-
-/// How many clients fit under `-c`: memcached keeps descriptors for its own
-/// listeners and internals out of the limit.
-fn max_clients(config: &Config) -> usize {
-    config.max_conns.saturating_sub(RESERVED_FDS).max(1)
-}
-
-/// memcached 1.6.18 reports `reserved_fds 20` and refuses a client once
-/// clients + listeners + 20 reach `-c` - 1.
-const RESERVED_FDS: usize = 25;
 
 async fn reject(conn: Conn) {
     const MSG: &[u8] = b"ERROR Too many open connections\r\n";

@@ -73,6 +73,13 @@ pub struct Bound {
     dups: Vec<std::net::UdpSocket>,
 }
 
+impl Bound {
+    /// The descriptors this socket holds, its dups included.
+    pub fn fds(&self) -> usize {
+        1 + self.dups.len()
+    }
+}
+
 /// Binds the UDP sockets `-U` asks for: each `-l` address (its `:port`
 /// overrides `-U`), or 0.0.0.0 and :: without `-l`. None with `-s` or `-U 0`.
 pub fn bind(config: &Config) -> io::Result<Vec<Bound>> {

@@ -1767,13 +1767,22 @@ fn concurrent_commands_never_see_foreign_or_torn_values() {
     // rest (a 600 KB value may find the largest class's two chunks both
     // being filled by other threads, as memcached may find its tail locked).
     let no_memory = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    // Page moves tried so far: everyone runs until the mover has tried a
+    // few, however slowly threads are scheduled (Valgrind runs one at a time).
+    const MIN_MOVES: u64 = 20;
+    let moves_tried = Arc::new(AtomicU64::new(0));
+    let running = {
+        let moves_tried = moves_tried.clone();
+        move || Instant::now() < deadline || moves_tried.load(Ordering::Relaxed) < MIN_MOVES
+    };
     let mut handles = Vec::new();
     for t in 0..4u64 {
         let (s, wrong, ops, no_memory) = (s.clone(), wrong.clone(), ops.clone(), no_memory.clone());
+        let running = running.clone();
         handles.push(std::thread::spawn(move || {
             let mut rng = Rng::new(t + 1);
             let mut n = 0u64;
-            while Instant::now() < deadline {
+            while running() {
                 for _ in 0..64 {
                     let k = rng.below(keys) as usize;
                     let key = format!("ck{k}");
@@ -1847,7 +1856,7 @@ fn concurrent_commands_never_see_foreign_or_torn_values() {
         std::thread::spawn(move || {
             let mut rng = Rng::new(99);
             let (mut moved, mut tries) = (0u64, 0u64);
-            while Instant::now() < deadline {
+            while running() {
                 // Like memcached's automover: a page from a class that has
                 // more than one, to another class in use or to the pool.
                 let stats = s.class_stats();
@@ -1867,6 +1876,7 @@ fn concurrent_commands_never_see_foreign_or_torn_values() {
                 };
                 let dst = (dst != src && rng.below(8) != 0).then_some(dst);
                 tries += 1;
+                moves_tried.fetch_add(1, Ordering::Relaxed);
                 if s.move_page(src, dst).is_ok() {
                     moved += 1;
                 }
