@@ -30,6 +30,29 @@ fn get_many_keys() {
     );
 }
 
+/// A key too long in the middle of a long multi-get (past the first window
+/// of keys memcrab looks ahead at) drops the replies already made.
+#[test]
+fn get_long_key_late_in_a_multi_get() {
+    let p = pair!();
+    let mut conv = Vec::new();
+    for i in 0..40 {
+        conv.extend(set_cmd(&format!("k{i}"), i, 0, b"v"));
+    }
+    let mut keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    keys[20] = "x".repeat(251);
+    conv.extend(format!("get {}\r\n", keys.join(" ")).as_bytes());
+    conv.extend(b"get k39 k0\r\n");
+    let r = p.diff(&conv);
+    assert!(
+        r.text().ends_with(
+            "STORED\r\nCLIENT_ERROR bad command line format\r\nVALUE k39 39 1\r\nv\r\nVALUE k0 0 1\r\nv\r\nEND\r\n"
+        ),
+        "{}",
+        r.text()
+    );
+}
+
 #[test]
 fn get_duplicate_and_missing_keys() {
     let p = pair!();

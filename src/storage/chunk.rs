@@ -98,39 +98,66 @@ pub fn header_len(use_cas: bool, bits: u8) -> usize {
 }
 
 const PAGE_ALIGN: usize = 4096;
+/// Transparent huge pages are 2 MiB on x86-64 and arm64 (with 4 KiB pages).
+const HUGE_PAGE: usize = 2 << 20;
 
 /// The slab pages. Page slots are fixed at start-up; a page is allocated the
 /// first time it is handed to a class and lives until the arena is dropped.
+///
+/// All slots are carved out of one reservation of address space, mapped
+/// lazily by the kernel (RSS grows only as chunks are written) and marked
+/// for transparent huge pages: a lookup's random access to an item then
+/// rarely misses the TLB, which on a virtual machine costs a two-level page
+/// walk. Where the reservation cannot be made, each page is allocated on
+/// its own.
 pub struct Arena {
     page_size: usize,
     pages: Box<[AtomicPtr<u8>]>,
+    /// The reservation: its start and length (null when there is none).
+    region: AtomicPtr<u8>,
+    region_len: usize,
 }
 
 impl Arena {
     pub fn new(max_pages: usize, page_size: usize) -> Arena {
-        let pages = (0..max_pages.min(MAX_PAGES))
+        let pages: Box<[AtomicPtr<u8>]> = (0..max_pages.min(MAX_PAGES))
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
-        Arena { page_size, pages }
+        let region_len = pages.len() * page_size + HUGE_PAGE;
+        let region = reserve(region_len);
+        Arena {
+            page_size,
+            pages,
+            region: AtomicPtr::new(region),
+            region_len,
+        }
     }
 
     pub fn page_slots(&self) -> usize {
         self.pages.len()
     }
 
-    /// Backs page slot `page` with memory. Zeroed memory from the allocator
-    /// is mapped lazily by the kernel, so RSS grows only as chunks are used.
+    /// Backs page slot `page` with memory (zeroed until first written).
     /// Returns false if the allocator has no memory.
     pub fn allocate_page(&self, page: u32) -> bool {
         let slot = &self.pages[page as usize];
         if !slot.load(Ordering::Acquire).is_null() {
             return true;
         }
-        let Ok(layout) = Layout::from_size_align(self.page_size, PAGE_ALIGN) else {
-            return false;
+        let region = self.region.load(Ordering::Relaxed);
+        let mem = if region.is_null() {
+            let Ok(layout) = Layout::from_size_align(self.page_size, PAGE_ALIGN) else {
+                return false;
+            };
+            // SAFETY: the layout has a non-zero size (a page is 1 MiB).
+            unsafe { alloc_zeroed(layout) }
+        } else {
+            // Slots start at the first huge-page boundary of the region.
+            let skip = region.align_offset(HUGE_PAGE).min(HUGE_PAGE);
+            // SAFETY: the region holds `HUGE_PAGE` bytes more than all the
+            // slots, so slot `page` lies inside it.
+            unsafe { region.add(skip + page as usize * self.page_size) }
         };
-        // SAFETY: the layout has a non-zero size (a page is 1 MiB).
-        let mem = unsafe { alloc_zeroed(layout) };
         if mem.is_null() {
             return false;
         }
@@ -156,6 +183,13 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
+        let region = *self.region.get_mut();
+        if !region.is_null() {
+            // SAFETY: `region` is the mapping `reserve` made, of this length,
+            // and `&mut self` proves no `Chunk` borrowing the arena is alive.
+            unsafe { libc_munmap(region, self.region_len) };
+            return;
+        }
         let Ok(layout) = Layout::from_size_align(self.page_size, PAGE_ALIGN) else {
             return;
         };
@@ -170,6 +204,44 @@ impl Drop for Arena {
     }
 }
 
+/// Reserves `len` bytes of address space (no swap or commit charge; the
+/// kernel maps zeroed pages on first touch) and asks for huge pages there.
+/// Null if the kernel refuses.
+fn reserve(len: usize) -> *mut u8 {
+    use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous};
+    let Some(size) = std::num::NonZeroUsize::new(len) else {
+        return ptr::null_mut();
+    };
+    let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE;
+    // SAFETY: a new anonymous mapping at an address the kernel picks
+    // aliases no existing memory.
+    let Ok(region) = (unsafe {
+        mmap_anonymous(
+            None,
+            size,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            flags,
+        )
+    }) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: advice on the mapping just made; huge pages are only a hint,
+    // so a refusal (no THP support) changes nothing.
+    let _ = unsafe { madvise(region, len, MmapAdvise::MADV_HUGEPAGE) };
+    region.as_ptr().cast()
+}
+
+/// Returns a reservation to the kernel.
+///
+/// # Safety
+/// `region` and `len` must be a mapping made by [`reserve`], no longer used.
+unsafe fn libc_munmap(region: *mut u8, len: usize) {
+    if let Some(region) = ptr::NonNull::new(region) {
+        // SAFETY: the caller's contract.
+        let _ = unsafe { nix::sys::mman::munmap(region.cast(), len) };
+    }
+}
+
 /// A raw view of one chunk. Which fields a holder may read or write is the
 /// ownership protocol in the module docs; every access stays inside the chunk.
 #[derive(Clone, Copy)]
@@ -179,7 +251,26 @@ pub struct Chunk<'a> {
     _arena: std::marker::PhantomData<&'a Arena>,
 }
 
+/// Asks the CPU to start loading the cache line at `p`: a hint only, so
+/// any address, even one no longer in use, is fine.
+#[inline]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads no memory the program can observe and never
+    // faults, whatever the address; SSE is part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl<'a> Chunk<'a> {
+    /// Starts loading the chunk's first cache line (its header and key).
+    pub fn prefetch(&self) {
+        prefetch(self.ptr);
+    }
+
     pub fn size(&self) -> usize {
         self.size
     }

@@ -86,6 +86,26 @@ impl Shard {
         }
     }
 
+    /// Starts loading `hash`'s home bucket.
+    pub fn prefetch(&self, hash: u32) {
+        if let Some(b) = self
+            .buckets
+            .get(hash as usize & self.buckets.len().wrapping_sub(1))
+        {
+            super::chunk::prefetch(b.0.as_ptr().cast());
+        }
+    }
+
+    /// Every item whose entry carries `hash` (its key unchecked).
+    pub fn candidates(&self, hash: u32, mut f: impl FnMut(Ref)) {
+        self.probe(hash, |_, _, e| {
+            if e < DELETED && tag(e) == hash {
+                f(item(e));
+            }
+            false
+        });
+    }
+
     /// The item with this hash whose key `matches`.
     pub fn find(&self, hash: u32, mut matches: impl FnMut(Ref) -> bool) -> Option<Ref> {
         let mut found = None;
@@ -221,7 +241,7 @@ pub struct Index {
 
 /// A key's 32-bit hash and the shard its top bits pick. Continuation chunks
 /// store the hash, so the shard must follow from it alone.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct KeyHash {
     pub shard: usize,
     pub hash: u32,

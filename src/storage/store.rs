@@ -26,6 +26,8 @@ const SWEEP_BUDGET: usize = usize::MAX; // capped at two laps by sweep()
 const SIZE_BUCKET: u64 = 32;
 /// Tries at allocating before giving up with "out of memory".
 const ALLOC_TRIES: usize = 32;
+/// Keys a multi-key get looks ahead at (see [`Store::prefetch`]).
+pub const PREFETCH_KEYS: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -311,6 +313,22 @@ impl Store {
                 Err(why)
             }
             None => Ok(r),
+        }
+    }
+
+    /// Starts loading what looking `keys` up will read, so that a multi-key
+    /// get waits for memory about once instead of twice per key: first
+    /// every key's index bucket, then (those having arrived) every
+    /// candidate item's header and key.
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        let mut hashes = [KeyHash::default(); PREFETCH_KEYS];
+        for (kh, key) in hashes.iter_mut().zip(keys) {
+            *kh = self.index.hash(key);
+            self.index.lock(kh.shard).prefetch(kh.hash);
+        }
+        for kh in &hashes[..keys.len().min(PREFETCH_KEYS)] {
+            let shard = self.index.lock(kh.shard);
+            shard.candidates(kh.hash, |r| self.slabs.chunk(r).prefetch());
         }
     }
 

@@ -42,6 +42,8 @@ pub struct Session {
     pub close: bool,
     /// `-R` commands ran in one go: write, let others run, then go on.
     pub yielded: bool,
+    /// The next [`process`] call goes on after a yield.
+    resumed: bool,
     /// `-Y`: whether this connection has authenticated.
     pub authenticated: bool,
     /// The socket's descriptor, as `stats conns` numbers connections.
@@ -114,6 +116,10 @@ pub fn process(
     let mut commands = 0;
     sess.want = 0;
     let verbose = shared.verbosity() >= 2;
+    // memcached runs the command that woke it up plus -R more before it
+    // yields, and -R after coming back from a yield.
+    let first = usize::from(!std::mem::take(&mut sess.resumed));
+    let budget = shared.config.reqs_per_event.saturating_add(first);
     while !sess.close {
         if sess.swallow > 0 {
             let n = sess.swallow.min(input.len() - pos);
@@ -171,9 +177,10 @@ pub fn process(
             Step::Done(extra) => {
                 pos += nl + 1 + extra;
                 commands += 1;
-                if commands >= shared.config.reqs_per_event && pos < input.len() {
+                if commands >= budget && pos < input.len() {
                     crate::stats::bump(&stats.c.conn_yields);
                     sess.yielded = true;
+                    sess.resumed = true;
                     break;
                 }
             }

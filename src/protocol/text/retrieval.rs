@@ -3,6 +3,7 @@
 use super::tokens::{KEY_MAX_LENGTH, Tokens, strtol};
 use super::{Ctx, OUT_HIGH_WATER, Step};
 use crate::stats::bump;
+use crate::storage::store::PREFETCH_KEYS;
 use crate::storage::{ItemView, Lookup};
 
 pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> Step {
@@ -18,24 +19,37 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
         None
     };
     let resume = ctx.sess.get_resume;
-    let mut ordinal = 0;
-    for key in t.keys_from(first) {
-        if ordinal < resume {
-            ordinal += 1;
-            continue;
+    let mut keys = t.keys_from(first).skip(resume);
+    let mut answered = resume;
+    // Keys go in windows: a multi-key get loads a window's index buckets
+    // and items all at once, then answers each key from cache.
+    let mut window = [&b""[..]; PREFETCH_KEYS];
+    loop {
+        let n = window
+            .iter_mut()
+            .zip(keys.by_ref())
+            .map(|(slot, key)| *slot = key)
+            .count();
+        if n == 0 {
+            break;
         }
-        if key.len() > KEY_MAX_LENGTH {
-            // memcached drops every reply not yet written, not only this get's.
-            ctx.out.clear();
-            ctx.sess.get_resume = 0;
-            ctx.reply(b"CLIENT_ERROR bad command line format");
-            return Step::Done(0);
+        if n > 1 {
+            ctx.store().prefetch(&window[..n]);
         }
-        lookup(ctx, key, with_cas, exptime);
-        ordinal += 1;
-        if ctx.out.len() >= OUT_HIGH_WATER {
-            ctx.sess.get_resume = ordinal;
-            return Step::Flush;
+        for &key in &window[..n] {
+            if key.len() > KEY_MAX_LENGTH {
+                // memcached drops every reply not yet written, not only this get's.
+                ctx.out.clear();
+                ctx.sess.get_resume = 0;
+                ctx.reply(b"CLIENT_ERROR bad command line format");
+                return Step::Done(0);
+            }
+            lookup(ctx, key, with_cas, exptime);
+            answered += 1;
+            if ctx.out.len() >= OUT_HIGH_WATER {
+                ctx.sess.get_resume = answered;
+                return Step::Flush;
+            }
         }
     }
     ctx.sess.get_resume = 0;
