@@ -495,3 +495,81 @@ fn large_values_round_trip() {
         p.check(&conv, &expected);
     }
 }
+
+/// Large data blocks that arrive in pieces (memcrab reads them straight
+/// into their items): every storing mode, noreply, a block whose end is
+/// not `\r\n`, and commands right behind a block, delivered in pieces that
+/// split the block and the `\r\n` everywhere.
+#[test]
+fn large_values_arriving_in_pieces() {
+    let p = pair!();
+    let value: Vec<u8> = (0..100_000u32).map(|j| (j % 251) as u8).collect();
+    let mut bad = storage_cmd("set", "c", 0, 0, &value);
+    let n = bad.len();
+    bad[n - 2..].copy_from_slice(b"XY");
+    let conversation = [
+        b"flush_all\r\n".to_vec(),
+        set_cmd("a", 5, 0, &value),
+        storage_cmd("add", "a", 0, 0, &value),
+        storage_cmd("replace", "a", 6, 0, &value),
+        storage_cmd("add", "b", 7, 0, &value),
+        b"cas a 0 0 100000 12345\r\n".to_vec(),
+        value.clone(),
+        b"\r\n".to_vec(),
+        storage_cmd("replace", "nope", 0, 0, &value),
+        b"set d 0 0 100000 noreply\r\n".to_vec(),
+        value.clone(),
+        b"\r\nget d\r\n".to_vec(),
+        bad,
+        b"get c\r\nget a b\r\n".to_vec(),
+    ]
+    .concat();
+    for how in [
+        Delivery::Chunks(9_999),
+        Delivery::Chunks(65_536),
+        Delivery::SplitAt(100_020),
+    ] {
+        let r = p.diff_with(&conversation, how);
+        let text = String::from_utf8_lossy(&r.bytes);
+        assert!(
+            text.starts_with("OK\r\nSTORED\r\nNOT_STORED\r\nSTORED\r\nSTORED\r\nEXISTS\r\nNOT_STORED\r\nVALUE d 0 100000\r\n"),
+            "{how:?}: {}",
+            &text[..text.len().min(200)]
+        );
+        assert!(
+            text.contains("\r\nEND\r\nCLIENT_ERROR bad data chunk\r\nEND\r\nVALUE a 6 100000\r\n")
+        );
+        let last = cat(&[b"\r\nVALUE b 7 100000\r\n", &value, b"\r\nEND\r\n"]);
+        assert!(r.bytes.ends_with(&last), "{how:?}");
+    }
+}
+
+/// Clients that go away in the middle of a large data block leave no
+/// memory behind: with -M (no eviction) at -m 8, 40 abandoned 400 KB sets
+/// would hold more than the whole cache if their items were kept.
+#[test]
+fn abandoned_large_values_give_their_memory_back() {
+    let p = pair!("-m", "8", "-M");
+    let value = vec![b'v'; 400_000];
+    let (r, s) = p.run(|srv| {
+        for i in 0..40 {
+            let mut c = srv.connect();
+            let mut partial = format!("set gone{i} 0 0 400000\r\n").into_bytes();
+            partial.extend_from_slice(&value[..1000 + i * 5000]);
+            c.write_raw(&partial);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut conv = Vec::new();
+        for i in 0..10 {
+            conv.extend(set_cmd(&format!("kept{i}"), 0, 0, &value));
+        }
+        conv.extend(b"get gone0 gone39\r\n");
+        srv.connect().send(&conv)
+    });
+    assert_same("abandoned sets", &r, &s);
+    assert_eq!(
+        r.bytes,
+        [&b"STORED\r\n".repeat(10)[..], b"END\r\n"].concat()
+    );
+}

@@ -302,6 +302,18 @@ impl<'a> Chunk<'a> {
         unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
     }
 
+    /// The chunk's bytes from `offset`, to fill: only for a chunk the
+    /// caller allocated and has not linked (`ALLOC`), which no one else
+    /// reads or writes, and only one such slice at a time.
+    #[allow(clippy::mut_from_ref)]
+    pub fn bytes_mut(&self, offset: usize, len: usize) -> &'a mut [u8] {
+        self.check(offset, len);
+        // SAFETY: in bounds; by the ownership protocol an ALLOC chunk's bytes
+        // belong to the one thread filling it, which holds no other slice
+        // of them while this one lives (Store::spare ties it to a `&mut`).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(offset), len) }
+    }
+
     /// Copies `src` into the chunk at `offset`; the caller owns those bytes.
     pub fn write(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len());

@@ -15,4 +15,4 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use store::{Delta, ItemView, Lookup, Mode, Store, StoreConfig, StoreResult};
+pub use store::{Delta, ItemView, Lookup, Mode, Pending, Store, StoreConfig, StoreResult};

@@ -206,6 +206,38 @@ struct NewItem {
     class: usize,
 }
 
+/// An item allocated but not linked, its value being written: by
+/// [`Store::store`] from a buffer, or from the network ([`Store::begin`]).
+/// Its chunks are `ALLOC`, owned by whoever holds this; it must end in
+/// [`Store::commit`] or [`Store::abandon`], or its memory is lost.
+#[derive(Debug)]
+pub struct Pending {
+    head: Ref,
+    class: usize,
+    kh: KeyHash,
+    /// A chained item's continuation chunks, in order.
+    rest: Vec<Ref>,
+    /// The chunk being written (0: the head, i: `rest[i - 1]`), the offset
+    /// of the next value byte in it, and the value bytes still to come.
+    chunk: usize,
+    at: usize,
+    left: usize,
+}
+
+impl Pending {
+    fn current(&self) -> Ref {
+        match self.chunk {
+            0 => self.head,
+            i => self.rest.get(i - 1).copied().unwrap_or(Ref::NONE),
+        }
+    }
+
+    /// Whether the whole value has been written.
+    pub fn is_complete(&self) -> bool {
+        self.left == 0
+    }
+}
+
 impl Store {
     pub fn new(cfg: &StoreConfig) -> Store {
         let classes = Classes::new(cfg.chunk_size, cfg.growth_factor, cfg.slab_chunk_max);
@@ -413,19 +445,109 @@ impl Store {
         if matches!(mode, Mode::Append | Mode::Prepend) {
             return self.concat(mode, key, kh, value);
         }
-        let new = match self.alloc_item(key, kh, flags, exptime, &[value]) {
-            Ok(new) => new,
-            Err(class) => {
-                // memcached drops the old value when a set cannot be stored.
-                if mode == Mode::Set {
-                    let _ = self.delete(key);
-                }
-                return Outcome {
-                    result: StoreResult::NoMemory,
-                    class,
-                };
+        match self.alloc_item(key, kh, flags, exptime, &[value]) {
+            Ok(new) => self.link(mode, key, kh, new),
+            Err(class) => self.no_memory(mode, key, class),
+        }
+    }
+
+    /// Allocates an item for a value of `value_len` bytes that will arrive
+    /// later (set/add/replace/cas of a large value, read straight from the
+    /// network into [`Store::spare`]); [`Store::commit`] links it when full.
+    /// On failure the result is what [`Store::store`] would have answered.
+    pub fn begin(
+        &self,
+        mode: Mode,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        value_len: usize,
+    ) -> Result<Pending, Outcome<StoreResult>> {
+        debug_assert!(!matches!(mode, Mode::Append | Mode::Prepend));
+        let kh = self.index.hash(key);
+        self.alloc_pending(key, kh, flags, exptime, value_len)
+            .map_err(|class| self.no_memory(mode, key, class))
+    }
+
+    /// Where the next value bytes of `p` go: a slice of its chunk memory,
+    /// empty once the value is complete. Write into it, then call
+    /// [`Store::filled`] with how many bytes were written.
+    pub fn spare<'p>(&'p self, p: &'p mut Pending) -> &'p mut [u8] {
+        if p.left == 0 {
+            return &mut [];
+        }
+        let mut c = self.slabs.chunk(p.current());
+        if p.at == c.size() {
+            p.chunk += 1;
+            p.at = CONT_HEADER;
+            c = self.slabs.chunk(p.current());
+        }
+        let n = p.left.min(c.size() - p.at);
+        c.bytes_mut(p.at, n)
+    }
+
+    /// `n` bytes were written into the slice [`Store::spare`] returned.
+    pub fn filled(&self, p: &mut Pending, n: usize) {
+        let n = n.min(p.left);
+        p.at += n;
+        p.left -= n;
+    }
+
+    /// Copies as much of `data` as the value of `p` still needs; returns
+    /// how many bytes it took.
+    pub fn fill(&self, p: &mut Pending, mut data: &[u8]) -> usize {
+        let mut took = 0;
+        while !data.is_empty() {
+            let spare = self.spare(p);
+            let n = spare.len().min(data.len());
+            if n == 0 {
+                break;
             }
+            spare[..n].copy_from_slice(&data[..n]);
+            self.filled(p, n);
+            took += n;
+            data = &data[n..];
+        }
+        took
+    }
+
+    /// The key of an item being filled.
+    pub fn pending_key(&self, p: &Pending) -> &[u8] {
+        let c = self.slabs.chunk(p.head);
+        self.key_of(&c, c.state())
+    }
+
+    /// Links a filled item as `mode` says (set, add, replace or cas).
+    pub fn commit(&self, mode: Mode, p: Pending) -> Outcome<StoreResult> {
+        debug_assert!(p.is_complete());
+        let c = self.slabs.chunk(p.head);
+        let key = self.key_of(&c, c.state());
+        let new = NewItem {
+            head: p.head,
+            class: p.class,
         };
+        self.link(mode, key, p.kh, new)
+    }
+
+    /// Gives back the memory of an item that will not be linked.
+    pub fn abandon(&self, p: Pending) {
+        self.free_item(p.head);
+    }
+
+    /// What a store that found no memory answers: memcached drops the old
+    /// value when a set cannot be stored.
+    fn no_memory(&self, mode: Mode, key: &[u8], class: usize) -> Outcome<StoreResult> {
+        if mode == Mode::Set {
+            let _ = self.delete(key);
+        }
+        Outcome {
+            result: StoreResult::NoMemory,
+            class,
+        }
+    }
+
+    /// Links `new` under `key` if `mode` allows, else frees it.
+    fn link(&self, mode: Mode, key: &[u8], kh: KeyHash, new: NewItem) -> Outcome<StoreResult> {
         let class = new.class;
         let mut shard = self.index.lock(kh.shard);
         let old = self.find_live(&mut shard, kh, key, self.clock.now()).ok();
@@ -701,6 +823,7 @@ impl Store {
 
     /// Allocates and fills a new item (in `ALLOC` state, not yet linked).
     /// On failure, the class that had no memory.
+    /// Allocates and fills an item (header, key, value parts).
     fn alloc_item(
         &self,
         key: &[u8],
@@ -710,6 +833,26 @@ impl Store {
         parts: &[&[u8]],
     ) -> Result<NewItem, usize> {
         let value_len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut p = self.alloc_pending(key, kh, flags, exptime, value_len)?;
+        for part in parts {
+            self.fill(&mut p, part);
+        }
+        Ok(NewItem {
+            head: p.head,
+            class: p.class,
+        })
+    }
+
+    /// Allocates an item's chunks and writes its header and key; the value
+    /// is left to fill.
+    fn alloc_pending(
+        &self,
+        key: &[u8],
+        kh: KeyHash,
+        flags: u32,
+        exptime: u32,
+        value_len: usize,
+    ) -> Result<Pending, usize> {
         let mut header = Header {
             key_len: key.len() as u8,
             value_len,
@@ -719,51 +862,50 @@ impl Store {
             next: Ref::NONE,
         };
         let total = header_len(self.use_cas, header.bits()) + key.len() + value_len;
-        if let Some(class) = self.classes().for_size(total) {
-            let head = self.alloc_chunk(class, total, true).ok_or(class)?;
-            let c = self.slabs.chunk(head);
-            c.write_header(&header, self.use_cas);
-            let chunks = [head];
-            let mut w = Writer::new(&self.slabs, &chunks, header_len(self.use_cas, c.state()));
-            w.put(key);
-            for p in parts {
-                w.put(p);
+        let (class, refs) = if let Some(class) = self.classes().for_size(total) {
+            (
+                class,
+                vec![self.alloc_chunk(class, total, true).ok_or(class)?],
+            )
+        } else {
+            // Too big for one chunk: a head from the largest class, then
+            // continuation chunks, the last one from the class that fits the rest.
+            let largest = self.classes().largest();
+            let max = self.classes().get(largest).size;
+            header.next = Ref::from_raw(0); // any non-NONE value: reserves the field
+            let total = header_len(self.use_cas, header.bits()) + key.len() + value_len;
+            let mut left = total - max;
+            let mut plan = vec![(largest, max)];
+            while left > 0 {
+                let n = left.min(max - CONT_HEADER);
+                let class = self.classes().for_size(n + CONT_HEADER).unwrap_or(largest);
+                plan.push((class, n + CONT_HEADER));
+                left -= n;
             }
-            return Ok(NewItem { head, class });
-        }
-        // Too big for one chunk: a head from the largest class, then
-        // continuation chunks, the last one from the class that fits the rest.
-        let largest = self.classes().largest();
-        let max = self.classes().get(largest).size;
-        header.next = Ref::from_raw(0); // any non-NONE value: reserves the field
-        let hl = header_len(self.use_cas, header.bits());
-        let total = hl + key.len() + value_len;
-        let mut left = total - max;
-        let mut plan = vec![(largest, max)];
-        while left > 0 {
-            let n = left.min(max - CONT_HEADER);
-            let class = self.classes().for_size(n + CONT_HEADER).unwrap_or(largest);
-            plan.push((class, n + CONT_HEADER));
-            left -= n;
-        }
-        let refs = self.alloc_chain(&plan)?;
-        header.next = refs[1];
+            let refs = self.alloc_chain(&plan)?;
+            header.next = refs[1];
+            for (i, &r) in refs.iter().enumerate().skip(1) {
+                let next = refs.get(i + 1).copied().unwrap_or(Ref::NONE);
+                self.slabs
+                    .chunk(r)
+                    .write_cont_header(refs[0], next, kh.hash);
+            }
+            (largest, refs)
+        };
         let head = self.slabs.chunk(refs[0]);
         head.write_header(&header, self.use_cas);
-        for (i, &r) in refs.iter().enumerate().skip(1) {
-            let next = refs.get(i + 1).copied().unwrap_or(Ref::NONE);
-            self.slabs
-                .chunk(r)
-                .write_cont_header(refs[0], next, kh.hash);
-        }
-        let mut w = Writer::new(&self.slabs, &refs, hl);
-        w.put(key);
-        for p in parts {
-            w.put(p);
-        }
-        Ok(NewItem {
-            head: refs[0],
-            class: largest,
+        let at = header_len(self.use_cas, head.state());
+        head.write(at, key);
+        let mut refs = refs.into_iter();
+        let head_ref = refs.next().unwrap_or(Ref::NONE);
+        Ok(Pending {
+            head: head_ref,
+            class,
+            kh,
+            rest: refs.collect(),
+            chunk: 0,
+            at: at + key.len(),
+            left: value_len,
         })
     }
 
@@ -1129,41 +1271,4 @@ pub enum MoveError {
     Same,
     NoSpare,
     Busy,
-}
-
-/// Copies bytes into an item across its chunks, in order.
-struct Writer<'a> {
-    chunks: &'a [Ref],
-    chunk: Chunk<'a>,
-    at: usize,
-    slabs: &'a Slabs,
-}
-
-impl<'a> Writer<'a> {
-    fn new(slabs: &'a Slabs, chunks: &'a [Ref], at: usize) -> Writer<'a> {
-        Writer {
-            chunks: &chunks[1..],
-            chunk: slabs.chunk(chunks[0]),
-            at,
-            slabs,
-        }
-    }
-
-    fn put(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            if self.at == self.chunk.size() {
-                let Some((&next, rest)) = self.chunks.split_first() else {
-                    debug_assert!(false, "item larger than its chunks");
-                    return;
-                };
-                self.chunks = rest;
-                self.chunk = self.slabs.chunk(next);
-                self.at = CONT_HEADER;
-            }
-            let n = data.len().min(self.chunk.size() - self.at);
-            self.chunk.write(self.at, &data[..n]);
-            self.at += n;
-            data = &data[n..];
-        }
-    }
 }

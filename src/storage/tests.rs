@@ -189,6 +189,99 @@ fn keys_of_1_and_250_bytes() {
     assert_eq!(value_of(&s, &long2), Some(vec![7u8; 1000]));
 }
 
+/// Fills `p` through `spare`/`filled` in pieces of `step` bytes, as a
+/// connection reading from the network does.
+fn fill_in_pieces(s: &Store, p: &mut super::Pending, value: &[u8], step: usize) {
+    let mut at = 0;
+    while !p.is_complete() {
+        let spare = s.spare(p);
+        let n = spare.len().min(step).min(value.len() - at);
+        spare[..n].copy_from_slice(&value[at..at + n]);
+        s.filled(p, n);
+        at += n;
+    }
+    assert_eq!(at, value.len());
+    assert!(s.spare(p).is_empty());
+}
+
+#[test]
+fn values_filled_in_place_single_and_chained() {
+    let s = new_store(64 * MIB);
+    for (i, len) in [0usize, 1, 100, 20_000, CHUNK_MAX, 600_000, MIB - 300]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("big{i}");
+        let value = pattern(len, i as u8);
+        let mut p = s
+            .begin(Mode::Set, key.as_bytes(), 7, 0, len)
+            .expect("memory for the item");
+        assert_eq!(s.pending_key(&p), key.as_bytes());
+        assert_eq!(p.is_complete(), len == 0);
+        // Not visible before it is committed.
+        assert_eq!(value_of(&s, key.as_bytes()), None);
+        fill_in_pieces(&s, &mut p, &value, 4093);
+        assert_eq!(s.commit(Mode::Set, p).result, StoreResult::Stored);
+        assert_eq!(
+            get(&s, key.as_bytes()).map(|g| (g.0, g.1)),
+            Some((value, 7))
+        );
+    }
+}
+
+#[test]
+fn values_filled_in_place_obey_the_mode_and_free_what_is_not_linked() {
+    let s = new_store(64 * MIB);
+    let value = pattern(700_000, 3);
+    let begin = |mode| s.begin(mode, b"k", 0, 0, value.len()).expect("memory");
+    // add of a missing key, then add and cas mismatch on the present one
+    let mut p = begin(Mode::Add);
+    assert_eq!(s.fill(&mut p, &value), value.len());
+    assert_eq!(s.commit(Mode::Add, p).result, StoreResult::Stored);
+    let used = s.class_stats().iter().map(|c| c.used).sum::<usize>();
+    for (mode, want) in [
+        (Mode::Add, StoreResult::NotStored),
+        (Mode::Cas(cas_of(&s, b"k") + 1), StoreResult::Exists),
+    ] {
+        let mut p = begin(mode);
+        s.fill(&mut p, &value);
+        assert_eq!(s.commit(mode, p).result, want);
+        assert_eq!(s.class_stats().iter().map(|c| c.used).sum::<usize>(), used);
+    }
+    // A client that goes away mid-value: the chunks come back.
+    let mut p = begin(Mode::Set);
+    s.fill(&mut p, &value[..1000]);
+    assert!(!p.is_complete());
+    s.abandon(p);
+    assert_eq!(s.class_stats().iter().map(|c| c.used).sum::<usize>(), used);
+    assert_eq!(value_of(&s, b"k"), Some(value.clone()));
+    assert!(s.delete(b"k").is_ok());
+    assert_slabs_empty(&s);
+}
+
+#[test]
+fn begin_without_memory_answers_as_store_does() {
+    let s = Store::new(&StoreConfig {
+        evict: false,
+        ..config(2 * MIB)
+    });
+    assert_eq!(set(&s, b"old", b"v"), StoreResult::Stored);
+    let mut held = Vec::new();
+    let failure = loop {
+        match s.begin(Mode::Set, b"old", 0, 0, 400_000) {
+            Ok(p) => held.push(p),
+            Err(o) => break o,
+        }
+        assert!(held.len() < 100, "-m 2 never runs out");
+    };
+    assert_eq!(failure.result, StoreResult::NoMemory);
+    // memcached drops the old value of a set it cannot store
+    assert_eq!(value_of(&s, b"old"), None);
+    for p in held {
+        s.abandon(p);
+    }
+}
+
 #[test]
 fn add_and_replace() {
     let s = new_store(64 * MIB);

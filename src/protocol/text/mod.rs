@@ -14,6 +14,8 @@ mod storage;
 pub mod tokens;
 mod touch;
 
+pub use storage::{abandon, direct_buf, direct_filled};
+
 use memchr::memchr;
 
 use crate::server::Shared;
@@ -53,6 +55,11 @@ pub struct Session {
     /// Bytes, from the first unconsumed one, that the pending command needs
     /// (its line and data block): the connection reads them in one go.
     pub want: usize,
+    /// Whether large data blocks may be read straight into their items
+    /// (the connection then reads into [`direct_buf`] while one is pending).
+    pub direct_reads: bool,
+    /// The data block being read straight into its item.
+    direct: Option<storage::DirectRead>,
 }
 
 /// What a command needs next.
