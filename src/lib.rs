@@ -17,6 +17,7 @@ use std::sync::Arc;
 /// privileges, then serves until told to stop.
 pub fn start(config: config::Config) -> io::Result<()> {
     init_logging(config.verbose);
+    raise_fd_limit(config.max_conns)?;
     let credentials = match &config.auth_file {
         Some(path) => load_auth_file(path),
         None => Vec::new(),
@@ -51,6 +52,24 @@ pub fn start(config: config::Config) -> io::Result<()> {
         perror(&msg, &e);
     }
     result
+}
+
+/// memcached raises the open-files limit to `-c`; memcrab asks for up to
+/// 64 more, for descriptors of its own that memcached does not have, and,
+/// like memcached, fails when even `-c` is over the hard limit.
+fn raise_fd_limit(max_conns: usize) -> io::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    let conns = max_conns as u64;
+    let want = conns.max(conns.saturating_add(64).min(hard));
+    if soft >= want {
+        return Ok(());
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, want, hard.max(want)).map_err(|_| {
+        io::Error::other(
+            "failed to set rlimit for open files. Try starting as root or requesting smaller maxconns value.",
+        )
+    })
 }
 
 /// memcached's `perror`-style line: `message: strerror(errno)`.

@@ -312,3 +312,55 @@ fn signals_stop_cleanly() {
         }
     }
 }
+
+/// memcached raises the open-files limit to -c: started with a soft limit
+/// of 64, both still serve 150 simultaneous clients under -c 300. (Run
+/// through `sh -c 'ulimit -Sn 64; exec …'`.)
+#[test]
+fn open_files_limit_raised_to_maxconns() {
+    use std::io::{Read, Write};
+    let Some((reference, subject)) = binaries() else {
+        return;
+    };
+    for bin in [&reference, &subject] {
+        let port = free_port();
+        let mut args = vec![
+            "-c".to_string(),
+            "ulimit -Sn 64 && exec \"$0\" \"$@\"".to_string(),
+            bin.display().to_string(),
+        ];
+        args.extend(args_with(port, &["-c", "300"], true));
+        let mut child = std::process::Command::new("sh")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let up = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(25));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let mut answered = 0;
+        let mut clients = Vec::new();
+        for _ in 0..150 {
+            let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                break;
+            };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 64];
+            if c.write_all(b"version\r\n").is_ok()
+                && c.read(&mut buf)
+                    .is_ok_and(|n| buf[..n].starts_with(b"VERSION "))
+            {
+                answered += 1;
+            } else {
+                break;
+            }
+            clients.push(c);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(up, "{} did not listen", bin.display());
+        assert_eq!(answered, 150, "{} with a soft limit of 64", bin.display());
+    }
+}
