@@ -10,18 +10,24 @@
 #    MEMCRAB_REQUIRE_REFERENCE=1 so that a missing memcached fails the
 #    differential tests instead of skipping them. protocol-tests find the
 #    server at target/release/memcrab;
-# 4. runs the storage unit tests under Valgrind's memcheck (scripts/memcheck.sh).
+# 4. runs the storage unit tests under Valgrind's memcheck (scripts/memcheck.sh);
+# 5. real clients, multi-node, session sharing: installs their Debian
+#    packages (each script's --install), then runs scripts/clients.sh (client
+#    libraries), scripts/cluster-test.sh (nutcracker in front of 3 nodes) and
+#    examples/session-sharing/run.sh test (nginx + 2 PHP-FPM), each against
+#    memcrab and then against memcached, which checks the checks.
 #
-# --quick is reserved (it skips nothing for now).
+# --quick skips step 5.
 # Exit status: non-zero if any step fails.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+QUICK=0
 
 for a in "$@"; do
     case "$a" in
-    --quick) ;; # reserved: skips nothing yet
+    --quick) QUICK=1 ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -76,5 +82,21 @@ cargo test --release --workspace
 # The unsafe chunk code under Valgrind's memcheck (Miri needs nightly).
 step "scripts/memcheck.sh"
 scripts/memcheck.sh
+
+if [[ $QUICK == 0 ]]; then
+    MEMCRAB_BIN="$REPO/target/release/memcrab"
+    step "real clients, multi-node, session sharing: packages"
+    scripts/clients.sh --install
+    examples/session-sharing/run.sh --install
+    for bin in "$MEMCRAB_BIN" "$MEMCACHED_BIN"; do
+        step "scripts/clients.sh --start $bin"
+        scripts/clients.sh --start "$bin"
+        # (--install: nutcracker, if missing)
+        step "scripts/cluster-test.sh --install --bin $bin"
+        scripts/cluster-test.sh --install --bin "$bin"
+        step "examples/session-sharing/run.sh --bin $bin test"
+        examples/session-sharing/run.sh --bin "$bin" test
+    done
+fi
 
 step "all tests passed"

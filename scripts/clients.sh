@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# Real-client test suite: unmodified memcached client libraries, as Debian
+# packages them, do real round trips against a server and assert the results
+# (binary-safe values, multi-get, cas conflicts, incr/decr, delete,
+# touch/expiry, flush, stats, sessions):
+#   libmemcached tools (memccapable -a, memccp/memccat, memcstat, memcflush...),
+#   Python pymemcache (Client, HashClient over 3 nodes) and python-memcached,
+#   Java spymemcached (DefaultConnectionFactory), PHP memcached and memcache
+#   extensions and their session handlers, Perl Cache::Memcached, and nginx's
+#   memcached_pass. The checks live in protocol-tests/clients/.
+#
+#   scripts/clients.sh --install
+#       installs every package the suite needs (apt-get; quick when present)
+#   scripts/clients.sh --start BIN
+#       starts 3 instances of BIN (memcrab or /usr/bin/memcached) with
+#       `-u root -l 127.0.0.1 -U 0 -p PORT` on free ports in 40000-40999,
+#       runs the suite against them, stops them
+#   scripts/clients.sh [--binary-server] HOST:PORT HOST:PORT HOST:PORT
+#       runs the suite against running servers: the first is the main
+#       target, all three are HashClient's nodes
+#
+# Checks that need the binary protocol (BINARY_CHECKS below) run like the
+# others. Against a server that does not speak it (memcrab today; with
+# --start, any BIN whose -V does not start with "memcached "; without
+# --start, unless --binary-server is given) their failures print as
+# `XFAIL name: needs the binary protocol` and count as passed, and a pass
+# prints as `XPASS name` and counts as failed: update the list then.
+#
+# Output: one line per check, `PASS name`, `FAIL name: reason`, `XFAIL ...`
+# or `XPASS name`, then exactly `N passed, M failed`. Each client's stderr
+# is kept in a log dir, named on failure. Every client run is bounded by
+# `timeout`. The checks flush the servers.
+# Exit status: non-zero if any check failed or passed unexpectedly.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLIENTS="$REPO/protocol-tests/clients"
+
+APT_PACKAGES=(
+    libmemcached-tools      # memccapable, memccp, memccat, memcstat, memcflush...
+    python3-pymemcache      # pymemcache (Client, HashClient)
+    python3-memcache        # python-memcached
+    libspymemcached-java    # /usr/share/java/spymemcached.jar
+    openjdk-17-jdk-headless # javac, java
+    php-cli
+    php-memcached
+    php-memcache
+    libcache-memcached-perl # Cache::Memcached
+    nginx                   # built with ngx_http_memcached_module
+    curl
+)
+SPY_JAR=/usr/share/java/spymemcached.jar
+PY=/usr/bin/python3 # Debian's python, which sees the python3-* packages
+
+# Checks that need the binary protocol.
+BINARY_CHECKS=(
+    libmemcached.memccapable
+    libmemcached.memccp_memccat_binary
+    spymemcached.binary_factory
+    php-memcached.binary_protocol
+    php-memcached.binary_session
+    php-memcache.binary_protocol
+)
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+# ------------------------------------------------------------------ install
+
+install_packages() {
+    local missing=() p sudo=()
+    [[ $EUID -eq 0 ]] || sudo=(sudo)
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        echo "clients.sh: all packages present"
+        return 0
+    fi
+    echo "clients.sh: installing ${missing[*]}"
+    # Keep the nginx package from starting its system service (on port 80).
+    local policy=/usr/sbin/policy-rc.d made_policy=
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod +x "$policy"
+        made_policy=1
+    fi
+    local rc=0
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null || rc=$?
+    fi
+    [[ -z $made_policy ]] || "${sudo[@]}" rm -f "$policy"
+    return "$rc"
+}
+
+# ------------------------------------------------------------------ servers
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+SERVER_PIDS=()
+stop_servers() {
+    local pid
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVER_PIDS=()
+}
+
+# start_server BIN: starts BIN on a free port in 40000-40999, sets PORT.
+start_server() {
+    local bin=$1 p pid
+    for _ in $(seq 10); do
+        p=$((40000 + RANDOM % 1000))
+        port_in_use "$p" && continue
+        "$bin" -u root -l 127.0.0.1 -U 0 -p "$p" &
+        pid=$!
+        for _ in $(seq 50); do
+            port_in_use "$p" && break
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null && port_in_use "$p"; then
+            SERVER_PIDS+=("$pid")
+            PORT=$p
+            return 0
+        fi
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "clients.sh: could not start $bin on a free port" >&2
+    return 1
+}
+
+# -------------------------------------------------------------------- suite
+
+PASSED=0
+FAILED=0
+XFAILS=0
+XPASSES=0
+SEEN=" "
+LOGS=
+
+is_binary_check() {
+    local c
+    for c in "${BINARY_CHECKS[@]}"; do [[ $c == "$1" ]] && return 0; done
+    return 1
+}
+
+# result KIND NAME [REASON]: prints and counts one result line.
+result() {
+    local kind=$1 name=$2 reason=${3-}
+    SEEN+="$name "
+    if is_binary_check "$name" && [[ $SERVER_BINARY -eq 0 ]]; then
+        case $kind in
+        PASS) kind=XPASS reason= ;;
+        FAIL)
+            kind=XFAIL
+            [[ -z $reason ]] || echo "$name: $reason" >>"$LOGS/xfail-reasons.log"
+            reason="needs the binary protocol"
+            ;;
+        esac
+    fi
+    case $kind in
+    PASS) PASSED=$((PASSED + 1)) ;;
+    XFAIL) PASSED=$((PASSED + 1)) XFAILS=$((XFAILS + 1)) ;;
+    XPASS) FAILED=$((FAILED + 1)) XPASSES=$((XPASSES + 1)) ;;
+    *) FAILED=$((FAILED + 1)) ;;
+    esac
+    if [[ -n $reason ]]; then
+        echo "$kind $name: $reason"
+    else
+        echo "$kind $name"
+    fi
+}
+
+# run_client LABEL SECONDS CMD...: runs one client program under timeout and
+# turns its PASS/FAIL lines into results; a crash or timeout is a FAIL.
+run_client() {
+    local label=$1 secs=$2 rc=0 line name reason
+    shift 2
+    timeout -k 5 "$secs" "$@" >"$LOGS/$label.out" 2>"$LOGS/$label.err" </dev/null || rc=$?
+    while IFS= read -r line; do
+        case $line in
+        PASS\ *) result PASS "${line#PASS }" ;;
+        FAIL\ *)
+            line=${line#FAIL }
+            name=${line%%:*}
+            reason=${line#"$name"}
+            result FAIL "$name" "${reason#: }"
+            ;;
+        esac
+    done <"$LOGS/$label.out"
+    if [[ $rc -ne 0 ]]; then
+        reason="exited with status $rc"
+        [[ $rc -ne 124 && $rc -ne 137 ]] || reason="timed out after ${secs}s"
+        result FAIL "$label" "$reason: $(tail -n 3 "$LOGS/$label.err" | tr -s '\n\t ' '   ' | cut -c1-200)"
+    elif ! grep -qE '^(PASS|FAIL) ' "$LOGS/$label.out"; then
+        result FAIL "$label" "printed no results"
+    fi
+}
+
+run_suite() {
+    local main=$1 n2=$2 n3=$3 start=$SECONDS
+    local host=${main%:*} port=${main##*:}
+    LOGS=$(mktemp -d /tmp/memcrab-clients.XXXXXX)
+    echo "clients.sh: servers $main $n2 $n3; binary protocol expected to work: $([[ $SERVER_BINARY -eq 1 ]] && echo yes || echo no)"
+
+    run_client libmemcached 240 bash "$CLIENTS/libmemcached.sh" "$main"
+    run_client python 120 "$PY" "$CLIENTS/python_clients.py" "$main" "$n2" "$n3"
+    if timeout 120 javac -nowarn -cp "$SPY_JAR" -d "$LOGS/java" "$CLIENTS/SpyCheck.java" \
+        >"$LOGS/javac.log" 2>&1; then
+        run_client spymemcached 120 java -cp "$LOGS/java:$SPY_JAR" SpyCheck "$main"
+    else
+        result FAIL spymemcached.compile "javac failed: $(head -n 3 "$LOGS/javac.log" | tr -s '\n' ' ' | cut -c1-200)"
+    fi
+    run_client php 180 php "$CLIENTS/php_clients.php" "$host" "$port"
+    run_client perl 60 perl "$CLIENTS/perl_clients.pl" "$main"
+    run_client nginx 60 bash "$CLIENTS/nginx.sh" "$main"
+
+    # A binary-protocol check is never silently skipped.
+    local c
+    for c in "${BINARY_CHECKS[@]}"; do
+        [[ $SEEN == *" $c "* ]] || result FAIL "$c" "this check did not run"
+    done
+
+    echo "clients.sh: ${XFAILS} expected failures (XFAIL, counted as passed), ${XPASSES} unexpected passes (XPASS); $((SECONDS - start))s"
+    if [[ $FAILED -gt 0 ]]; then
+        echo "clients.sh: client logs kept in $LOGS"
+    else
+        rm -rf "$LOGS"
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    [[ $FAILED -eq 0 ]]
+}
+
+# --------------------------------------------------------------------- main
+
+SERVER_BINARY=0
+case "${1-}" in
+-h | --help | "")
+    usage
+    [[ -n ${1-} ]]
+    exit
+    ;;
+--install)
+    [[ $# -eq 1 ]] || { usage >&2; exit 2; }
+    install_packages
+    ;;
+--start)
+    [[ $# -eq 2 ]] || { usage >&2; exit 2; }
+    BIN=$2
+    [[ $BIN == */* ]] || BIN=$(command -v "$BIN" || echo "$BIN")
+    [[ -x $BIN ]] || { echo "clients.sh: $BIN is not an executable" >&2; exit 2; }
+    if "$BIN" -V 2>/dev/null | head -n 1 | grep -q '^memcached '; then SERVER_BINARY=1; fi
+    trap stop_servers EXIT
+    ADDRS=()
+    for _ in 1 2 3; do
+        start_server "$BIN"
+        ADDRS+=("127.0.0.1:$PORT")
+    done
+    echo "clients.sh: started $BIN on ${ADDRS[*]}"
+    rc=0
+    run_suite "${ADDRS[@]}" || rc=$?
+    exit "$rc"
+    ;;
+*)
+    if [[ $1 == --binary-server ]]; then
+        SERVER_BINARY=1
+        shift
+    fi
+    if [[ $# -ne 3 ]]; then
+        echo "clients.sh: give three HOST:PORT addresses (HashClient needs 3 nodes), or --start BIN" >&2
+        exit 2
+    fi
+    for a in "$@"; do
+        [[ $a == *:[0-9]* ]] || { echo "clients.sh: not HOST:PORT: $a" >&2; exit 2; }
+    done
+    run_suite "$@"
+    ;;
+esac
