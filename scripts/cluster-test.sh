@@ -57,19 +57,8 @@ while (($#)); do
 done
 [[ $KEYS =~ ^[0-9]+$ ]] && ((KEYS >= 30)) || { echo "cluster-test.sh: --keys must be >= 30" >&2; exit 2; }
 
-# apt_install PKG...: apt-get install without starting the packages' own
-# services (nginx on port 80, php-fpm, nutcracker): a policy-rc.d that
-# refuses service starts is put in place for the install if none exists.
-apt_install() {
-    local policy=/usr/sbin/policy-rc.d added=0 rc=0
-    export DEBIAN_FRONTEND=noninteractive
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added=1
-    fi
-    apt-get update && apt-get install -y "$@" || rc=$?
-    ((added)) && rm -f "$policy"
-    return $rc
-}
+# apt_install PKG...: without starting the packages' services.
+apt_install() { "$REPO/scripts/apt-install.sh" "$@"; }
 
 if ((INSTALL)); then
     missing=()

@@ -17,6 +17,9 @@ Scenarios (all by default, select with --scenarios):
      rebalancing can work, write one more round of N fresh 10 KiB keys, where
      N = how many 10 KiB items could fit in -m (64 MiB / 10 KiB = 6553), and
      get those last N keys: percentage readable = kept %.
+  d  scale: 100-byte values under 20-byte keys, RSS measured after 10k, 100k,
+     1M and 10M items (--scale-max caps the count), at -m --scale-mem
+     (default 4096, replacing the -m of --flags) so that nothing is evicted.
 
 Every server is started fresh for every scenario and is always stopped, even
 on error or Ctrl-C.  If the memcrab binary is missing, only memcached is run.
@@ -253,14 +256,27 @@ def make_value(key, size):
     return (key * reps)[:size]
 
 
-def gen_items(prefix, count, rng, vmin, vmax, kmin=10, kmax=40):
-    for i in range(count):
+def gen_items(prefix, count, rng, vmin, vmax, kmin=10, kmax=40, start=0):
+    for i in range(start, count):
         key = make_key(prefix, i, rng.randint(kmin, kmax))
         yield key, make_value(key, rng.randint(vmin, vmax))
 
 
 # --------------------------------------------------------------------------
 # scenarios
+
+
+def without_m(flags):
+    """`flags` less any -m option."""
+    out, skip = [], False
+    for f in flags:
+        if skip:
+            skip = False
+        elif f == "-m":
+            skip = True
+        elif not (f.startswith("-m") and f[2:].isdigit()):
+            out.append(f)
+    return out
 
 
 def parse_mem_mb(flags):
@@ -303,6 +319,29 @@ def fill_scenario(server, args, scenario, mem_mb):
                fill_seconds=round(time.time() - t0, 2))
     time.sleep(args.settle)
     res.update(snapshot(server, conn))
+    conn.close()
+    return res
+
+
+SCALE_POINTS = [10_000, 100_000, 1_000_000, 10_000_000]
+
+
+def scale_scenario(server, args):
+    rng = random.Random(args.seed)
+    conn = server.connect()
+    res = {"rss_idle_kib": server.rss_kib()}
+    t0 = time.time()
+    done = errors = 0
+    for point in [p for p in SCALE_POINTS if p <= args.scale_max]:
+        _, _, err = conn.set_many(gen_items(b"d", point, rng, 100, 100, 20, 20, start=done))
+        errors += err
+        done = point
+        time.sleep(args.settle)
+        snap = snapshot(server, conn)
+        res[f"items_{point}"] = snap["curr_items"]
+        res[f"rss_{point}"] = snap["rss_kib"]
+        res.update(snap)
+    res.update(written=done, set_errors=errors, fill_seconds=round(time.time() - t0, 2))
     conn.close()
     return res
 
@@ -390,15 +429,20 @@ ROWS = [
     ("large wrong values", "large_wrong", "{:,}"),
     ("large kept %", "large_kept_pct", "{:.1f}"),
     ("fill seconds", "fill_seconds", "{:.2f}"),
-]
+] + [row for p in SCALE_POINTS for row in (
+    (f"items kept at {p:,}", f"items_{p}", "{:,}"),
+    (f"RSS at {p:,} items (KiB)", f"rss_{p}", "{:,}"),
+)]
 
 RATIO_KEYS = ["curr_items", "items_per_mb_m", "items_per_mb_rss", "rss_kib",
-              "rss_idle_kib", "total_malloced", "evictions", "large_kept_pct"]
+              "rss_idle_kib", "total_malloced", "evictions", "large_kept_pct"] + [
+              f"rss_{p}" for p in SCALE_POINTS]
 
 DESCR = {
     "a": "100 B values, 10-40 B keys, overfilled",
     "b": "mixed 50-5000 B values, overfilled",
     "c": "shift: 100 B fill, then only 10 KiB items",
+    "d": "scale: RSS at 10k, 100k, 1M, 10M items of 100 B",
 }
 
 
@@ -455,7 +499,7 @@ def report(scenario, results, flags, notes):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenarios", default="a,b,c",
-                    help="comma-separated subset of a,b,c (default all)")
+                    help="comma-separated subset of a,b,c,d (default a,b,c)")
     ap.add_argument("--flags", default="-m 64 -t 4",
                     help="server flags used for both servers (default '-m 64 -t 4')")
     ap.add_argument("--memcached-bin",
@@ -463,6 +507,10 @@ def main():
     ap.add_argument("--memcrab-bin", default=os.environ.get(
         "MEMCRAB_BIN", os.path.join(REPO, "target", "release", "memcrab")))
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--scale-mem", type=int, default=4096,
+                    help="scenario d: -m for both servers (default 4096)")
+    ap.add_argument("--scale-max", type=int, default=10_000_000,
+                    help="scenario d: largest item count (default 10M)")
     ap.add_argument("--overfill", type=float, default=2.0,
                     help="write this many times the items that could fit in -m")
     ap.add_argument("--count-a", type=int, default=0, help="override key count for a")
@@ -506,7 +554,10 @@ def main():
         results = {}
         # Fresh servers for every scenario, started side by side; each one is
         # then filled in turn (the other stays idle) and all are stopped.
-        srvs = [Server(name, binary, flags) for name, binary in servers]
+        run_flags = flags
+        if scenario == "d":
+            run_flags = without_m(flags) + ["-m", str(args.scale_mem)]
+        srvs = [Server(name, binary, run_flags) for name, binary in servers]
         try:
             for srv in srvs:
                 try:
@@ -523,6 +574,8 @@ def main():
                 try:
                     if scenario == "c":
                         r = shift_scenario(srv, args, mem_mb)
+                    elif scenario == "d":
+                        r = scale_scenario(srv, args)
                     else:
                         r = fill_scenario(srv, args, scenario, mem_mb)
                     results[srv.name] = derive(r, mem_mb)
@@ -534,7 +587,7 @@ def main():
         finally:
             for srv in srvs:
                 srv.stop()
-        report(scenario, results, flags, notes)
+        report(scenario, results, run_flags, notes)
     return 1 if failed else 0
 
 
