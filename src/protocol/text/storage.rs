@@ -95,7 +95,7 @@ pub fn update(ctx: &mut Ctx<'_>, t: &Tokens<'_>, data: &[u8]) -> Step {
 }
 
 /// Discards a data block we won't store, without buffering it.
-fn swallow(ctx: &mut Ctx<'_>, data: &[u8], n: usize) -> Step {
+pub(super) fn swallow(ctx: &mut Ctx<'_>, data: &[u8], n: usize) -> Step {
     let here = n.min(data.len());
     ctx.sess.swallow = n - here;
     Step::Done(here)
