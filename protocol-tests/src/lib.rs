@@ -819,8 +819,13 @@ fn sentinel_position(buf: &[u8], n: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// For a `VALUE key flags bytes [cas]\r\n` line, the data length.
+/// For a `VALUE key flags bytes [cas]\r\n` line, or a meta `VA bytes
+/// <flags>*\r\n` line, the data length.
 fn value_data_len(line: &[u8]) -> Option<usize> {
+    if let Some(rest) = line.strip_prefix(b"VA ") {
+        let text = std::str::from_utf8(rest).ok()?;
+        return text.split_whitespace().next()?.parse().ok();
+    }
     let rest = line.strip_prefix(b"VALUE ")?;
     let text = std::str::from_utf8(rest).ok()?;
     text.split_whitespace().nth(2)?.parse().ok()
@@ -965,6 +970,101 @@ pub fn assert_reference(context: &str, reference: &Reply, expected: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------
+// Meta replies
+
+/// Whether two meta-protocol reply streams are the same but for what the
+/// clocks of two processes legitimately differ on: times in seconds (`t`
+/// and `l` flags of `VA`/`HD` lines, `exp=` and `la=` of `ME` lines) may be
+/// one apart, as each server's clock ticks at its own moment. `ME` lines'
+/// `cls=` and `size=` describe the item layout, which differs by design
+/// (docs/compatibility.md), and are not compared. Everything else, data
+/// blocks included, must be equal byte for byte.
+pub fn meta_equivalent(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (normalize(a), normalize(b));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (Some(na), Some(nb)) = (
+            a[i..].iter().position(|&c| c == b'\n'),
+            b[j..].iter().position(|&c| c == b'\n'),
+        ) else {
+            return a[i..] == b[j..];
+        };
+        let (la, lb) = (&a[i..i + na + 1], &b[j..j + nb + 1]);
+        if !meta_lines_match(la, lb) {
+            return false;
+        }
+        i += na + 1;
+        j += nb + 1;
+        if let Some(len) = value_data_len(la) {
+            let (ea, eb) = ((i + len + 2).min(a.len()), (j + len + 2).min(b.len()));
+            if a[i..ea] != b[j..eb] {
+                return false;
+            }
+            (i, j) = (ea, eb);
+        }
+    }
+    a.len() - i == b.len() - j && a[i..] == b[j..]
+}
+
+fn meta_lines_match(a: &[u8], b: &[u8]) -> bool {
+    let timed = [&b"VA "[..], b"HD", b"ME "];
+    if a == b || !timed.iter().any(|p| a.starts_with(p)) {
+        return a == b;
+    }
+    let (Ok(a), Ok(b)) = (std::str::from_utf8(a), std::str::from_utf8(b)) else {
+        return false;
+    };
+    let (ta, tb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+    // The code, and the length of `VA` or the key of `ME`, are exact.
+    let fixed = if a.starts_with("HD") { 1 } else { 2 };
+    ta.len() == tb.len()
+        && ta.iter().zip(&tb).enumerate().all(|(n, (x, y))| {
+            if x == y || n < fixed {
+                return x == y;
+            }
+            let me = a.starts_with("ME ");
+            let ignored = me && ["cls=", "size="].iter().any(|p| x.starts_with(p));
+            let timed = if me {
+                &["exp=", "la="][..]
+            } else {
+                &["t", "l"][..]
+            };
+            let close = timed.iter().any(|p| {
+                let (Some(u), Some(v)) = (x.strip_prefix(p), y.strip_prefix(p)) else {
+                    return false;
+                };
+                let (u, v) = (u.trim_end(), v.trim_end());
+                matches!((u.parse::<i64>(), v.parse::<i64>()), (Ok(u), Ok(v)) if (u - v).abs() <= 1)
+            });
+            ignored && x.split('=').next() == y.split('=').next() || close
+        })
+}
+
+/// Assert two meta reply streams are [`meta_equivalent`].
+pub fn assert_meta_same(context: &str, reference: &Reply, subject: &Reply) {
+    if meta_equivalent(&reference.bytes, &subject.bytes)
+        && (reference.closed, reference.timed_out) == (subject.closed, subject.timed_out)
+    {
+        return;
+    }
+    panic!(
+        "\n=== {context}: memcrab differs from memcached ===\n\
+         --- memcached (reference) ---\n{}\n--- memcrab (subject) ---\n{}\n",
+        truncate_for_display(reference.render()),
+        truncate_for_display(subject.render()),
+    );
+}
+
+/// Assert the reference's meta reply is (up to the clock, see
+/// [`meta_equivalent`]) the recorded 1.6.18 reply.
+pub fn assert_meta_reference(context: &str, reference: &Reply, expected: &[u8]) {
+    if meta_equivalent(&reference.bytes, expected) && !reference.timed_out {
+        return;
+    }
+    assert_reference(context, reference, expected);
+}
+
+// ---------------------------------------------------------------------------
 // Pairs of servers
 
 /// The reference and the subject started with the same arguments.
@@ -1044,6 +1144,29 @@ impl Pair {
             let context = format!("step {i} {}", describe(send));
             assert_reference(&context, &r, expected);
             assert_same(&context, &r, &s);
+            assert!(
+                !rc.has_pending(),
+                "{context}: more VERSION replies than expected; use Conn::send_expecting"
+            );
+        }
+    }
+
+    /// [`Pair::steps`] for meta commands: times may differ by a second, and
+    /// `me`'s item layout is not compared (see [`meta_equivalent`]).
+    pub fn meta_steps(&self, steps: &[(&[u8], &[u8])]) {
+        let mut rc = self.reference.connect();
+        let mut sc = self.subject.connect();
+        for (i, (send, expected)) in steps.iter().enumerate() {
+            let (r, s) = thread::scope(|scope| {
+                let r = scope.spawn(|| rc.send(send));
+                (
+                    r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                    sc.send(send),
+                )
+            });
+            let context = format!("step {i} {}", describe(send));
+            assert_meta_reference(&context, &r, expected);
+            assert_meta_same(&context, &r, &s);
             assert!(
                 !rc.has_pending(),
                 "{context}: more VERSION replies than expected; use Conn::send_expecting"
@@ -1305,6 +1428,29 @@ mod tests {
         assert_eq!(count_version_commands(b"version\r\nget a\r\nversion\n"), 2);
         assert_eq!(count_version_commands(b"versions\r\n"), 0);
         assert_eq!(count_version_commands(b"  version extra\r\n"), 1);
+    }
+
+    #[test]
+    fn meta_replies_compare_up_to_the_clock() {
+        assert!(meta_equivalent(b"HD t29 c3\r\n", b"HD t30 c3\r\n"));
+        assert!(!meta_equivalent(b"HD t28 c3\r\n", b"HD t30 c3\r\n"));
+        assert!(!meta_equivalent(b"HD t29 c3\r\n", b"HD t29 c4\r\n"));
+        assert!(meta_equivalent(b"VA 2 l1\r\nt1\r\n", b"VA 2 l0\r\nt1\r\n"));
+        assert!(!meta_equivalent(b"VA 2 l1\r\nt1\r\n", b"VA 2 l1\r\nt2\r\n"));
+        assert!(meta_equivalent(
+            b"ME a exp=-29 la=1 cas=3 fetch=yes cls=1 size=66\r\n",
+            b"ME a exp=-30 la=1 cas=3 fetch=yes cls=2 size=23\r\n"
+        ));
+        assert!(!meta_equivalent(
+            b"ME a exp=-1 la=1 cas=3 fetch=no cls=1 size=66\r\n",
+            b"ME a exp=-1 la=1 cas=3 fetch=yes cls=1 size=66\r\n"
+        ));
+        assert!(!meta_equivalent(b"HD\r\n", b"HD\r\nHD\r\n"));
+        // Data that looks like a sentinel is skipped.
+        assert_eq!(
+            sentinel_position(b"VA 15 t1\r\nVERSION 1.2.3\r\n\r\nVERSION 1\r\n", 1),
+            Some((27, 38))
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Wire protocols. Today the text protocol; meta commands and the binary
-//! protocol will share the same connection and store.
+//! Wire protocols: the text protocol (classic and meta commands).
 
+pub mod base64;
 pub mod text;

@@ -35,7 +35,7 @@ pub fn spawn(shared: Arc<Shared>) -> Handle {
             let mut mover = Automover::default();
             while !flag.load(Ordering::Relaxed) {
                 thread::sleep(TICK);
-                shared.store.clock.tick();
+                shared.store.tick_clock();
                 shared.store.tick();
                 if shared.crawler_enabled.load(Ordering::Relaxed) {
                     for class in 0..shared.store.classes().len() {

@@ -22,7 +22,8 @@
 //!  0  state u8 (atomic)   STATE(2) ACTIVE FETCHED HAS_EXP HAS_FLAGS LONG CHAINED
 //!  1  key length u8
 //!  2  value length u16    (0 when LONG: the u32 field below holds it)
-//!  4  cas u64 as two atomic u32 halves   (-C: a 32-bit store sequence)
+//!  4  cas u64 as two atomic u32 halves, its top 3 bits the meta marks
+//!     (-C: a 29-bit store sequence and the marks in one u32)
 //! 12  optional u32 fields, in order: exptime, client flags, long length,
 //!     next chunk (CHAINED)               (-C: they start at 8)
 //!     key, value (no "\r\n", no NUL)
@@ -79,6 +80,20 @@ pub const HAS_EXP: u8 = 1 << 4;
 pub const HAS_FLAGS: u8 = 1 << 5;
 pub const LONG: u8 = 1 << 6;
 pub const CHAINED: u8 = 1 << 7;
+
+/// Marks that meta commands keep per item, in the top three bits of the
+/// cas word (the high half of the cas; with -C, of the store sequence):
+/// the state byte has no bit left, and a cas counter that starts at 1 does
+/// not reach 2^61. Without CAS the sequence keeps 29 bits.
+pub const MARK_STALE: u8 = 1;
+/// The item's "win" token was handed out (meta `W`; later clients see `Z`).
+pub const MARK_WON: u8 = 1 << 1;
+/// The key was sent base64-encoded (meta `b`): meta replies encode it again.
+pub const MARK_BINARY_KEY: u8 = 1 << 2;
+const MARK_SHIFT: u32 = 29;
+const MARK_MASK: u32 = 0b111 << MARK_SHIFT;
+/// Bits of the store sequence kept without CAS.
+pub const SEQ_BITS: u32 = MARK_SHIFT;
 
 /// Header bytes of a `CONT` chunk.
 pub const CONT_HEADER: usize = 16;
@@ -375,21 +390,53 @@ impl<'a> Chunk<'a> {
         }
     }
 
+    /// The cas (or, with -C, the 29-bit store sequence), without the marks.
     pub fn cas(&self, use_cas: bool) -> u64 {
-        let lo = self.atomic_u32(4).load(Ordering::Relaxed) as u64;
+        let lo = self.atomic_u32(4).load(Ordering::Relaxed);
         if use_cas {
-            lo | (self.atomic_u32(8).load(Ordering::Relaxed) as u64) << 32
+            let hi = self.atomic_u32(8).load(Ordering::Relaxed) & !MARK_MASK;
+            lo as u64 | (hi as u64) << 32
         } else {
-            lo
+            (lo & !MARK_MASK) as u64
         }
     }
 
+    /// Sets the cas, keeping the marks. The caller owns the item (or holds
+    /// its shard lock), so no other thread writes these words meanwhile.
     pub fn set_cas(&self, use_cas: bool, cas: u64) {
-        self.atomic_u32(4).store(cas as u32, Ordering::Relaxed);
+        self.store_cas_word(use_cas, cas, self.marks(use_cas));
+    }
+
+    fn store_cas_word(&self, use_cas: bool, cas: u64, marks: u8) {
+        let marks = (marks as u32) << MARK_SHIFT & MARK_MASK;
         if use_cas {
-            self.atomic_u32(8)
-                .store((cas >> 32) as u32, Ordering::Relaxed);
+            self.atomic_u32(4).store(cas as u32, Ordering::Relaxed);
+            let hi = (cas >> 32) as u32 & !MARK_MASK;
+            self.atomic_u32(8).store(hi | marks, Ordering::Relaxed);
+        } else {
+            let lo = cas as u32 & !MARK_MASK;
+            self.atomic_u32(4).store(lo | marks, Ordering::Relaxed);
         }
+    }
+
+    /// The word whose top bits hold the marks.
+    fn marks_word(&self, use_cas: bool) -> &'a AtomicU32 {
+        self.atomic_u32(if use_cas { 8 } else { 4 })
+    }
+
+    /// The meta-command marks (`MARK_*`).
+    pub fn marks(&self, use_cas: bool) -> u8 {
+        (self.marks_word(use_cas).load(Ordering::Relaxed) >> MARK_SHIFT) as u8
+    }
+
+    /// Replaces the marks, keeping the cas.
+    pub fn set_marks(&self, use_cas: bool, marks: u8) {
+        let bits = (marks as u32) << MARK_SHIFT & MARK_MASK;
+        let _ = self
+            .marks_word(use_cas)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                Some(w & !MARK_MASK | bits)
+            });
     }
 
     /// Relative expiry time, 0 for never.
@@ -435,7 +482,7 @@ impl<'a> Chunk<'a> {
             h.value_len as u16
         };
         self.write_u16(2, short);
-        self.set_cas(use_cas, h.cas);
+        self.store_cas_word(use_cas, h.cas, 0);
         let u32s = [
             (HAS_EXP, h.exptime),
             (HAS_FLAGS, h.flags),
@@ -577,6 +624,33 @@ mod tests {
         c.set_bits(ACTIVE);
         assert_eq!(c.clear_bits(ACTIVE), LINKED | HAS_EXP | ACTIVE);
         assert_eq!(c.state(), LINKED | HAS_EXP);
+    }
+
+    #[test]
+    fn marks_live_beside_the_cas() {
+        let arena = Arena::new(1, 1 << 20);
+        assert!(arena.allocate_page(0));
+        for use_cas in [true, false] {
+            let c = arena.chunk(Ref::new(0, 1), 96);
+            let cas = if use_cas {
+                0x1FFF_FFFF_FFFF_FFFF
+            } else {
+                0x1FFF_FFFF
+            };
+            c.write_header(&header(1, 0, 0, Ref::NONE), use_cas);
+            c.set_cas(use_cas, cas);
+            assert_eq!(c.marks(use_cas), 0);
+            c.set_marks(use_cas, MARK_STALE | MARK_BINARY_KEY);
+            assert_eq!(c.cas(use_cas), cas, "marks leave the cas alone");
+            c.set_cas(use_cas, 7);
+            assert_eq!(c.marks(use_cas), MARK_STALE | MARK_BINARY_KEY);
+            assert_eq!(c.cas(use_cas), 7);
+            c.set_marks(use_cas, MARK_WON);
+            assert_eq!(c.marks(use_cas), MARK_WON);
+            // A new header starts without marks.
+            c.write_header(&header(1, 0, 0, Ref::NONE), use_cas);
+            assert_eq!(c.marks(use_cas), 0);
+        }
     }
 
     #[test]

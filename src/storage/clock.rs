@@ -42,7 +42,16 @@ impl Clock {
 
     /// Advances the clock; the maintenance thread calls it often.
     pub fn tick(&self) {
-        let secs = self.started.elapsed().as_secs() as u32 + START;
+        self.tick_to(self.due());
+    }
+
+    /// What the clock reads once it is advanced.
+    pub fn due(&self) -> u32 {
+        self.started.elapsed().as_secs() as u32 + START
+    }
+
+    /// Advances the clock to `secs` (from [`Clock::due`]).
+    pub fn tick_to(&self, secs: u32) {
         self.now.store(secs, Ordering::Relaxed);
     }
 

@@ -11,8 +11,12 @@ pub mod clock;
 pub mod cnum;
 pub mod index;
 pub mod slabs;
+pub mod stamps;
 pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use store::{Delta, ItemView, Lookup, Mode, Pending, Store, StoreConfig, StoreResult};
+pub use store::{
+    After, DeleteError, Delta, DeltaOutcome, DeltaReq, ItemView, Lookup, Mode, Pending, Store,
+    StoreConfig, StoreReq, StoreResult,
+};

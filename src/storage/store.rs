@@ -12,13 +12,17 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::chunk::{
-    ACTIVE, ALLOC, CHAINED, CONT_HEADER, Chunk, FETCHED, HAS_EXP, Header, LINKED, Ref, STATE_MASK,
-    header_len,
+    ACTIVE, ALLOC, CHAINED, CONT_HEADER, Chunk, FETCHED, HAS_EXP, Header, LINKED, MARK_STALE,
+    MARK_WON, Ref, SEQ_BITS, STATE_MASK, header_len,
 };
 use super::classes::{Classes, MEMCACHED_ITEM_HEADER};
 use super::clock::Clock;
 use super::index::{Index, KeyHash, Shard};
 use super::slabs::{ClassCounters, Slabs, Victim};
+use super::stamps::Stamps;
+
+mod meta;
+pub use meta::{After, DeleteError};
 
 /// How far the eviction hand may look for a victim per try.
 const SWEEP_BUDGET: usize = usize::MAX; // capped at two laps by sweep()
@@ -26,6 +30,8 @@ const SWEEP_BUDGET: usize = usize::MAX; // capped at two laps by sweep()
 const SIZE_BUCKET: u64 = 32;
 /// Tries at allocating before giving up with "out of memory".
 const ALLOC_TRIES: usize = 32;
+/// The store sequence as items keep it without CAS.
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 /// Keys a multi-key get looks ahead at (see [`Store::prefetch`]).
 pub const PREFETCH_KEYS: usize = 16;
 
@@ -70,6 +76,16 @@ pub struct ItemView<'a> {
     pub flags: u32,
     pub cas: u64,
     pub class: usize,
+    /// Relative expiry time, 0 for never.
+    pub exptime: u32,
+    /// Meta-command marks (`MARK_*` in [`super::chunk`]).
+    pub marks: u8,
+    /// Whether the item was read before this command.
+    pub fetched: bool,
+    /// Its store sequence: the cas (with -C, the 29 bits items keep).
+    seq: u64,
+    /// Bytes it takes in its chunks (header, key, value).
+    size: usize,
     value_len: usize,
     first: &'a [u8],
     next: Ref,
@@ -79,6 +95,11 @@ pub struct ItemView<'a> {
 impl ItemView<'_> {
     pub fn value_len(&self) -> usize {
         self.value_len
+    }
+
+    /// Bytes the item takes in slab memory (memcrab's header, key, value).
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// Calls `f` with each piece of the value, in order.
@@ -135,13 +156,78 @@ pub enum Delta {
     NotFound,
     NonNumeric,
     NoMemory,
+    /// The item's cas is not the one the request named.
+    Exists,
 }
 
-/// What a successful store touched, for per-class statistics.
+/// What a store touched, for per-class statistics, and the cas of what it
+/// stored (0 if nothing, or without CAS).
 #[derive(Clone, Copy, Debug)]
 pub struct Outcome<T> {
     pub result: T,
     pub class: usize,
+    pub cas: u64,
+}
+
+/// A store as memcached's `do_store_item` sees it: the command and the new
+/// item. The meta and binary protocols use the options beyond the classic
+/// ones.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreReq<'a> {
+    pub mode: Mode,
+    pub key: &'a [u8],
+    pub flags: u32,
+    pub exptime: u32,
+    pub value: &'a [u8],
+    /// Append/prepend only if the item's cas is this one (0: any).
+    pub append_cas: u64,
+    /// Cas mode: a cas older than the item's stores anyway, and the new
+    /// item keeps the old one's expiry and win token and is marked stale
+    /// (meta `ms … I`).
+    pub stale_ok: bool,
+    /// Marks the new item starts with (meta `b`: `MARK_BINARY_KEY`).
+    pub marks: u8,
+}
+
+impl<'a> StoreReq<'a> {
+    pub fn new(mode: Mode, key: &'a [u8], flags: u32, exptime: u32, value: &'a [u8]) -> Self {
+        StoreReq {
+            mode,
+            key,
+            flags,
+            exptime,
+            value,
+            append_cas: 0,
+            stale_ok: false,
+            marks: 0,
+        }
+    }
+}
+
+/// An incr/decr as the meta and binary protocols ask for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeltaReq {
+    pub incr: bool,
+    pub delta: u64,
+    /// Only if the item's cas is this one (0: any).
+    pub cas: u64,
+    /// On a miss, create the item with this value and expiry time.
+    pub vivify: Option<(u64, u32)>,
+    /// Then set this expiry time (meta `T`).
+    pub exptime: Option<u32>,
+}
+
+/// The result of a [`DeltaReq`].
+#[derive(Clone, Debug)]
+pub struct DeltaOutcome {
+    pub result: Delta,
+    pub class: usize,
+    /// The item's cas afterwards (0 without CAS).
+    pub cas: u64,
+    /// Its expiry time before the request's `exptime` applied.
+    pub exptime: u32,
+    /// The item was created (`vivify`): its value is the initial one.
+    pub created: bool,
 }
 
 /// Totals behind `stats`.
@@ -198,6 +284,8 @@ pub struct Store {
     pub reassign_evictions: AtomicU64,
     /// Items per size bucket, with `-o track_sizes`.
     sizes: Option<Box<[AtomicU64]>>,
+    /// When items were stored, by their sequence numbers.
+    stamps: Stamps,
 }
 
 /// Where a new item's memory came from, before it is linked.
@@ -241,10 +329,12 @@ impl Pending {
 impl Store {
     pub fn new(cfg: &StoreConfig) -> Store {
         let classes = Classes::new(cfg.chunk_size, cfg.growth_factor, cfg.slab_chunk_max);
+        let clock = Clock::new();
         Store {
             slabs: Slabs::new(classes, cfg.max_bytes),
             index: Index::new(cfg.shards, cfg.hash_capacity),
-            clock: Clock::new(),
+            stamps: Stamps::new(1, clock.now()),
+            clock,
             use_cas: cfg.use_cas,
             evict: cfg.evict,
             item_size_max: cfg.item_size_max,
@@ -285,11 +375,17 @@ impl Store {
         let nkey = c.key_len();
         let value_len = c.value_len(self.use_cas, state);
         let first = value_len.min(c.size() - hl - nkey);
+        let seq = c.cas(self.use_cas);
         ItemView {
             key: c.bytes(hl, nkey),
             flags: c.client_flags(self.use_cas, state),
-            cas: if self.use_cas { c.cas(true) } else { 0 },
+            cas: if self.use_cas { seq } else { 0 },
             class: self.slabs.class_of(r),
+            exptime: c.exptime(self.use_cas, state),
+            marks: c.marks(self.use_cas),
+            fetched: state & FETCHED != 0,
+            seq,
+            size: hl + nkey + value_len,
             value_len,
             first: c.bytes(hl + nkey, first),
             next: c.next(self.use_cas, state),
@@ -310,11 +406,11 @@ impl Store {
         let flush = self.flush_seq.load(Ordering::Acquire);
         if flush != 0 {
             let seq = c.cas(self.use_cas);
-            // Without CAS only the low 32 bits of the sequence are kept.
+            // Without CAS only the low SEQ_BITS of the sequence are kept.
             let flushed = if self.use_cas {
                 seq < flush
             } else {
-                ((seq as u32).wrapping_sub(flush as u32) as i32) < 0
+                seq.wrapping_sub(flush) & SEQ_MASK > SEQ_MASK >> 1
             };
             if flushed {
                 return Some(Lookup::Flushed);
@@ -422,7 +518,13 @@ impl Store {
             };
             let mut shard = self.index.lock(kh.shard);
             if self.still_there(&shard, kh, old, cas) {
+                // The same item to clients: same marks, same use bits.
+                let oc = self.slabs.chunk(old);
+                let (marks, used) = (oc.marks(self.use_cas), oc.state() & (ACTIVE | FETCHED));
+                let nc = self.slabs.chunk(new.head);
+                nc.set_marks(self.use_cas, marks);
                 self.publish(&mut shard, kh, new, Some(old), Some(cas));
+                nc.set_bits(used);
                 return Ok(());
             }
             drop(shard);
@@ -441,14 +543,7 @@ impl Store {
         exptime: u32,
         value: &[u8],
     ) -> Outcome<StoreResult> {
-        let kh = self.index.hash(key);
-        if matches!(mode, Mode::Append | Mode::Prepend) {
-            return self.concat(mode, key, kh, value);
-        }
-        match self.alloc_item(key, kh, flags, exptime, &[value]) {
-            Ok(new) => self.link(mode, key, kh, new),
-            Err(class) => self.no_memory(mode, key, class),
-        }
+        self.store_item(&StoreReq::new(mode, key, flags, exptime, value))
     }
 
     /// Allocates an item for a value of `value_len` bytes that will arrive
@@ -526,7 +621,13 @@ impl Store {
             head: p.head,
             class: p.class,
         };
-        self.link(mode, key, p.kh, new)
+        let req = StoreReq::new(mode, key, 0, 0, &[]);
+        // Only a stale cas store (meta `ms … I`) asks to be made again.
+        self.link(&req, p.kh, new).unwrap_or(Outcome {
+            result: StoreResult::Exists,
+            class: p.class,
+            cas: 0,
+        })
     }
 
     /// Gives back the memory of an item that will not be linked.
@@ -543,89 +644,137 @@ impl Store {
         Outcome {
             result: StoreResult::NoMemory,
             class,
+            cas: 0,
         }
     }
 
-    /// Links `new` under `key` if `mode` allows, else frees it.
-    fn link(&self, mode: Mode, key: &[u8], kh: KeyHash, new: NewItem) -> Outcome<StoreResult> {
+    /// Stores as `req` says (memcached's `do_store_item`).
+    pub fn store_item(&self, req: &StoreReq<'_>) -> Outcome<StoreResult> {
+        let kh = self.index.hash(req.key);
+        if matches!(req.mode, Mode::Append | Mode::Prepend) {
+            return self.concat(req, kh);
+        }
+        let mut exptime = req.exptime;
+        loop {
+            let new = match self.alloc_item(req.key, kh, req.flags, exptime, &[req.value]) {
+                Ok(new) => new,
+                Err(class) => return self.no_memory(req.mode, req.key, class),
+            };
+            match self.link(req, kh, new) {
+                Ok(outcome) => return outcome,
+                Err(old_exptime) => exptime = old_exptime,
+            }
+        }
+    }
+
+    /// Links `new`, its value written, under `req.key` if `req.mode`
+    /// allows, else frees it. `Err(exptime)`: a stale cas store wants the
+    /// item made again with the old item's expiry time.
+    fn link(
+        &self,
+        req: &StoreReq<'_>,
+        kh: KeyHash,
+        new: NewItem,
+    ) -> Result<Outcome<StoreResult>, u32> {
         let class = new.class;
+        let c = self.slabs.chunk(new.head);
+        let mut marks = req.marks;
         let mut shard = self.index.lock(kh.shard);
-        let old = self.find_live(&mut shard, kh, key, self.clock.now()).ok();
-        let result = match (mode, old) {
+        let old = self
+            .find_live(&mut shard, kh, req.key, self.clock.now())
+            .ok();
+        let result = match (req.mode, old) {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => StoreResult::Stored,
-            (Mode::Cas(cas), Some(r))
-                if self.slabs.chunk(r).cas(self.use_cas) == cas && self.use_cas =>
-            {
-                StoreResult::Stored
+            (Mode::Cas(cas), Some(r)) if self.use_cas => {
+                let oc = self.slabs.chunk(r);
+                let current = oc.cas(true);
+                if current == cas {
+                    StoreResult::Stored
+                } else if req.stale_ok && cas < current {
+                    // A stale value: it keeps the item's expiry and win token.
+                    let old_exp = oc.exptime(true, oc.state());
+                    if !self.touch_in_place(&c, c.state(), old_exp) {
+                        // The new item has no expiry field: make it again.
+                        drop(shard);
+                        self.free_item(new.head);
+                        return Err(old_exp);
+                    }
+                    marks |= MARK_STALE | (oc.marks(true) & MARK_WON);
+                    StoreResult::Stored
+                } else {
+                    StoreResult::Exists
+                }
             }
             (Mode::Cas(_), Some(_)) => StoreResult::Exists,
             (Mode::Cas(_), None) => StoreResult::NotFound,
             _ => StoreResult::NotStored,
         };
+        let mut cas = 0;
         if result == StoreResult::Stored {
+            c.set_marks(self.use_cas, marks);
             self.publish(&mut shard, kh, new, old, None);
+            cas = self.reported_cas(&c);
         } else {
-            if let (Mode::Add, Some(r)) = (mode, old) {
+            if let (Mode::Add, Some(r)) = (req.mode, old) {
                 // A failed add still counts as a use of the existing item.
                 self.slabs.chunk(r).set_bits(ACTIVE);
             }
             drop(shard);
             self.free_item(new.head);
         }
-        Outcome { result, class }
+        Ok(Outcome { result, class, cas })
     }
 
-    fn concat(&self, mode: Mode, key: &[u8], kh: KeyHash, data: &[u8]) -> Outcome<StoreResult> {
+    /// The cas clients see for an item: 0 without CAS.
+    fn reported_cas(&self, c: &Chunk<'_>) -> u64 {
+        if self.use_cas { c.cas(true) } else { 0 }
+    }
+
+    fn concat(&self, req: &StoreReq<'_>, kh: KeyHash) -> Outcome<StoreResult> {
+        let (key, data) = (req.key, req.value);
+        let not = |result, class| Outcome {
+            result,
+            class,
+            cas: 0,
+        };
         loop {
             let (old, flags, exptime, cas, value, class) = {
                 let mut shard = self.index.lock(kh.shard);
                 let Ok(r) = self.find_live(&mut shard, kh, key, self.clock.now()) else {
                     let class = self.classes().for_size(key.len() + data.len()).unwrap_or(0);
-                    return Outcome {
-                        result: StoreResult::NotStored,
-                        class,
-                    };
+                    return not(StoreResult::NotStored, class);
                 };
                 let c = self.slabs.chunk(r);
                 let state = c.state();
                 let v = self.view(r, c, state);
-                (
-                    r,
-                    v.flags,
-                    c.exptime(self.use_cas, state),
-                    c.cas(self.use_cas),
-                    v.value_vec(),
-                    v.class,
-                )
+                // memcached compares a cas given with append only with CAS on.
+                if req.append_cas != 0 && self.use_cas && v.cas != req.append_cas {
+                    return not(StoreResult::Exists, v.class);
+                }
+                (r, v.flags, v.exptime, v.seq, v.value_vec(), v.class)
             };
             // memcached answers NOT_STORED when the combined item cannot be made.
             if self.too_large(key.len(), flags, value.len() + data.len()) {
-                return Outcome {
-                    result: StoreResult::NotStored,
-                    class,
-                };
+                return not(StoreResult::NotStored, class);
             }
-            let parts: [&[u8]; 2] = if mode == Mode::Append {
+            let parts: [&[u8]; 2] = if req.mode == Mode::Append {
                 [&value, data]
             } else {
                 [data, &value]
             };
             let new = match self.alloc_item(key, kh, flags, exptime, &parts) {
                 Ok(new) => new,
-                Err(class) => {
-                    return Outcome {
-                        result: StoreResult::NotStored,
-                        class,
-                    };
-                }
+                Err(class) => return not(StoreResult::NotStored, class),
             };
             let mut shard = self.index.lock(kh.shard);
             if self.still_there(&shard, kh, old, cas) {
                 let class = new.class;
+                let c = self.slabs.chunk(new.head);
                 self.publish(&mut shard, kh, new, Some(old), None);
                 return Outcome {
                     result: StoreResult::Stored,
                     class,
+                    cas: self.reported_cas(&c),
                 };
             }
             drop(shard);
@@ -636,69 +785,127 @@ impl Store {
     /// incr (`incr` true) or decr by `delta`, as memcached does it: in place,
     /// padded with spaces, when the new number is not longer than the value.
     pub fn delta(&self, key: &[u8], incr: bool, delta: u64) -> Outcome<Delta> {
+        let o = self.delta_item(
+            key,
+            &DeltaReq {
+                incr,
+                delta,
+                ..DeltaReq::default()
+            },
+        );
+        Outcome {
+            result: o.result,
+            class: o.class,
+            cas: o.cas,
+        }
+    }
+
+    /// incr/decr with the meta and binary protocols' options.
+    pub fn delta_item(&self, key: &[u8], req: &DeltaReq) -> DeltaOutcome {
         let kh = self.index.hash(key);
+        let done = |result, class| DeltaOutcome {
+            result,
+            class,
+            cas: 0,
+            exptime: 0,
+            created: false,
+        };
+        let mut stub: Option<NewItem> = None;
         loop {
             let mut shard = self.index.lock(kh.shard);
             let r = match self.find_live(&mut shard, kh, key, self.clock.now()) {
                 Ok(r) => r,
                 Err(_) => {
-                    return Outcome {
-                        result: Delta::NotFound,
-                        class: 0,
+                    let Some((initial, exptime)) = req.vivify else {
+                        return done(Delta::NotFound, 0);
                     };
+                    if let Some(new) = stub.take() {
+                        let (class, c) = (new.class, self.slabs.chunk(new.head));
+                        self.publish(&mut shard, kh, new, None, None);
+                        return DeltaOutcome {
+                            result: Delta::Value(initial),
+                            class,
+                            cas: self.reported_cas(&c),
+                            exptime,
+                            created: true,
+                        };
+                    }
+                    drop(shard);
+                    let digits = initial.to_string();
+                    match self.alloc_item(key, kh, 0, exptime, &[digits.as_bytes()]) {
+                        Ok(new) => stub = Some(new),
+                        Err(class) => return done(Delta::NoMemory, class),
+                    }
+                    continue;
                 }
             };
+            if let Some(new) = stub.take() {
+                // Someone else stored the key meanwhile: count on theirs.
+                drop(shard);
+                self.free_item(new.head);
+                continue;
+            }
             let c = self.slabs.chunk(r);
             let state = c.state();
             let v = self.view(r, c, state);
             let class = v.class;
+            if req.cas != 0 && v.cas != req.cas {
+                return done(Delta::Exists, class);
+            }
             let current = if state & CHAINED != 0 || v.value_len == 0 {
                 None
             } else {
                 super::cnum::strtoull(v.first)
             };
             let Some(current) = current else {
-                return Outcome {
-                    result: Delta::NonNumeric,
-                    class,
-                };
+                return done(Delta::NonNumeric, class);
             };
-            let value = if incr {
-                current.wrapping_add(delta)
+            let value = if req.incr {
+                current.wrapping_add(req.delta)
             } else {
-                current.saturating_sub(delta)
+                current.saturating_sub(req.delta)
             };
             let digits = value.to_string();
             c.set_bits(ACTIVE);
+            let old_exp = v.exptime;
             if digits.len() <= v.value_len {
                 let at = header_len(self.use_cas, state) + v.key.len();
                 let mut padded = vec![b' '; v.value_len];
                 padded[..digits.len()].copy_from_slice(digits.as_bytes());
                 c.write(at, &padded);
                 c.set_cas(self.use_cas, self.next_cas.fetch_add(1, Ordering::Relaxed));
-                return Outcome {
+                let cas = self.reported_cas(&c);
+                if let Some(exptime) = req.exptime
+                    && !self.touch_in_place(&c, state, exptime)
+                {
+                    drop(shard);
+                    let _ = self.relayout_exptime(key, kh, exptime);
+                }
+                return DeltaOutcome {
                     result: Delta::Value(value),
                     class,
+                    cas,
+                    exptime: old_exp,
+                    created: false,
                 };
             }
-            let (flags, exptime, cas) =
-                (v.flags, c.exptime(self.use_cas, state), c.cas(self.use_cas));
+            let (flags, cas) = (v.flags, v.seq);
             drop(shard);
+            let exptime = req.exptime.unwrap_or(old_exp);
             let new = match self.alloc_item(key, kh, flags, exptime, &[digits.as_bytes()]) {
                 Ok(new) => new,
-                Err(class) => {
-                    return Outcome {
-                        result: Delta::NoMemory,
-                        class,
-                    };
-                }
+                Err(class) => return done(Delta::NoMemory, class),
             };
             let mut shard = self.index.lock(kh.shard);
             if self.still_there(&shard, kh, r, cas) {
+                let nc = self.slabs.chunk(new.head);
                 self.publish(&mut shard, kh, new, Some(r), None);
-                return Outcome {
+                return DeltaOutcome {
                     result: Delta::Value(value),
                     class,
+                    cas: self.reported_cas(&nc),
+                    exptime: old_exp,
+                    created: false,
                 };
             }
             drop(shard);
@@ -1054,6 +1261,31 @@ impl Store {
 
     // ----- background work -----
 
+    /// Advances the server clock (the maintenance thread, every tick). A
+    /// new second is recorded with the next store sequence number first, so
+    /// that items stored from then on are dated no earlier than it.
+    pub fn tick_clock(&self) {
+        let due = self.clock.due();
+        if due != self.clock.now() {
+            self.stamps
+                .record(self.next_cas.load(Ordering::Acquire), due);
+        }
+        self.clock.tick_to(due);
+    }
+
+    /// When an item was stored, or last given a new cas (by the server
+    /// clock): what meta commands report as its last access.
+    pub fn stored_at(&self, item: &ItemView<'_>) -> u32 {
+        let seq = if self.use_cas {
+            item.seq
+        } else {
+            // Items keep SEQ_BITS of the sequence: the latest one that fits.
+            let next = self.next_cas.load(Ordering::Relaxed);
+            next.saturating_sub(next.wrapping_sub(item.seq) & SEQ_MASK)
+        };
+        self.stamps.time_of(seq)
+    }
+
     /// Applies a delayed flush_all whose time has come. Called by the clock.
     pub fn tick(&self) {
         let at = self.flush_at.load(Ordering::Acquire);
@@ -1069,12 +1301,14 @@ impl Store {
         self.next_cas.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Without CAS items keep 32 bits of their sequence, compared with
-    /// wrap-around, which stays right for 2^31 stores after a flush. Long
-    /// before that, reclaim every flushed item and forget the flush point.
+    /// Without CAS items keep SEQ_BITS (29) of their sequence, compared
+    /// with wrap-around, which stays right for 2^28 stores after a flush.
+    /// Long before that, reclaim every flushed item and forget the flush
+    /// point.
     fn retire_flush(&self) {
         let flush = self.flush_seq.load(Ordering::Acquire);
-        if self.use_cas || flush == 0 || self.next_cas.load(Ordering::Relaxed) - flush < 1 << 30 {
+        let limit = 1 << (SEQ_BITS - 2);
+        if self.use_cas || flush == 0 || self.next_cas.load(Ordering::Relaxed) - flush < limit {
             return;
         }
         for class in 0..self.classes().len() {

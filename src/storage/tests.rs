@@ -960,7 +960,7 @@ fn flush_now_hides_earlier_items_only() {
     }
 }
 
-/// Without CAS the flush point is compared on 32 bits with wrap-around;
+/// Without CAS the flush point is compared on 29 bits with wrap-around;
 /// long before the sequence wraps, the clock tick reclaims what the flush
 /// hid and forgets the flush, so later items never read as flushed.
 #[test]

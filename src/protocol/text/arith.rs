@@ -42,6 +42,8 @@ pub fn delta(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
             ctx.reply(b"CLIENT_ERROR cannot increment or decrement non-numeric value")
         }
         Delta::NoMemory => ctx.reply(b"SERVER_ERROR out of memory"),
+        // incr/decr name no cas.
+        Delta::Exists => ctx.reply(b"EXISTS"),
     }
     Step::Done(0)
 }

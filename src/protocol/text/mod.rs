@@ -8,6 +8,7 @@
 mod admin;
 mod arith;
 mod delete;
+mod meta;
 mod retrieval;
 mod stats;
 mod storage;
@@ -244,10 +245,7 @@ fn dispatch(ctx: &mut Ctx<'_>, line: &[u8], data: &[u8]) -> Step {
         b"cache_memlimit" if n == 3 || n == 4 => admin::memlimit(ctx, &t),
         b"slabs" => admin::slabs(ctx, &t),
         b"lru_crawler" => admin::lru_crawler(ctx, &t),
-        b"mn" => {
-            ctx.reply(b"MN");
-            Step::Done(0)
-        }
+        b"mg" | b"ms" | b"md" | b"ma" | b"me" | b"mn" => meta::dispatch(ctx, cmd, &t, data),
         _ if t.get(t.len() - 1).starts_with(b"HTTP/") => {
             ctx.sess.close = true;
             Step::Done(0)

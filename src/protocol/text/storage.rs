@@ -217,7 +217,7 @@ pub fn abandon(shared: &Shared, sess: &mut Session) {
 }
 
 /// Discards a data block we won't store, without buffering it.
-fn swallow(ctx: &mut Ctx<'_>, data: &[u8], n: usize) -> Step {
+pub(super) fn swallow(ctx: &mut Ctx<'_>, data: &[u8], n: usize) -> Step {
     let here = n.min(data.len());
     ctx.sess.swallow = n - here;
     Step::Done(here)
