@@ -43,6 +43,14 @@ struct PrefixStats {
     del: u64,
 }
 
+/// `stats detail`: prefixes in the order first seen (as `stats detail dump`
+/// lists them), and where each one is in that list.
+#[derive(Default)]
+struct Detail {
+    list: Vec<(Vec<u8>, PrefixStats)>,
+    index: HashMap<Vec<u8>, usize>,
+}
+
 pub struct Shared {
     pub config: Config,
     pub store: Store,
@@ -55,7 +63,7 @@ pub struct Shared {
     crawler_starts: AtomicU64,
     memlimit: AtomicUsize,
     detail_on: AtomicBool,
-    detail: Mutex<Vec<(Vec<u8>, PrefixStats)>>,
+    detail: Mutex<Detail>,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     next_conn: AtomicU64,
     pub curr_conns: AtomicU64,
@@ -89,7 +97,7 @@ impl Shared {
             crawler_starts: AtomicU64::new(1),
             memlimit: AtomicUsize::new(config.max_bytes),
             detail_on: AtomicBool::new(config.detail_enabled),
-            detail: Mutex::new(Vec::new()),
+            detail: Mutex::new(Detail::default()),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
             curr_conns: AtomicU64::new(0),
@@ -241,12 +249,14 @@ impl Shared {
         };
         let prefix = &key[..end];
         let mut d = self.detail.lock();
-        match d.iter_mut().find(|(p, _)| p == prefix) {
-            Some((_, s)) => f(s),
+        let Detail { list, index } = &mut *d;
+        match index.get(prefix) {
+            Some(&i) => f(&mut list[i].1),
             None => {
                 let mut s = PrefixStats::default();
                 f(&mut s);
-                d.push((prefix.to_vec(), s));
+                index.insert(prefix.to_vec(), list.len());
+                list.push((prefix.to_vec(), s));
             }
         }
     }
@@ -268,7 +278,7 @@ impl Shared {
 
     pub fn detail_dump(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for (p, s) in self.detail.lock().iter() {
+        for (p, s) in self.detail.lock().list.iter() {
             out.extend_from_slice(b"PREFIX ");
             out.extend_from_slice(p);
             out.extend_from_slice(

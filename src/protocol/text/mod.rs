@@ -166,6 +166,8 @@ pub fn process(
         } else {
             &rest[..nl]
         };
+        // memcached reads the line as a C string: a NUL ends it.
+        let line = memchr(0, line).map_or(line, |z| &line[..z]);
         let mut ctx = Ctx {
             shared,
             stats,
