@@ -10,12 +10,14 @@ mod arith;
 mod delete;
 mod meta;
 mod retrieval;
-mod stats;
+pub mod stats;
 mod storage;
 pub mod tokens;
 mod touch;
 
 use memchr::memchr;
+
+pub use admin::VERSION;
 
 use crate::server::Shared;
 use crate::stats::ThreadStats;
@@ -54,6 +56,8 @@ pub struct Session {
     /// Bytes, from the first unconsumed one, that the pending command needs
     /// (its line and data block): the connection reads them in one go.
     pub want: usize,
+    /// Items the replies not yet written refer to (`mg` hits).
+    held: crate::protocol::Held,
 }
 
 /// What a command needs next.
@@ -116,6 +120,8 @@ pub fn process(
     let mut pos = 0;
     let mut commands = 0;
     sess.want = 0;
+    // What was queued before this call has been written.
+    sess.held.release();
     let verbose = shared.verbosity() >= 2;
     // memcached runs the command that woke it up plus -R more before it
     // yields, and -R after coming back from a yield.
