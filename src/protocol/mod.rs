@@ -1,12 +1,15 @@
-//! Wire protocols. Today the text protocol (classic and meta commands).
+//! Wire protocols: the text protocol (classic and meta commands) and the
+//! binary protocol, over the same store and counters. A connection speaks
+//! one of them, chosen by `-B` or by its first byte.
 
 pub mod base64;
+pub mod binary;
 pub mod text;
 
 /// Keys of the items that replies not yet written refer to. memcached
-/// holds a reference to such an item (meta `mg`)
+/// holds a reference to such an item (binary gets and touches, meta `mg`)
 /// until the reply is written, at the end of a batch of input or at a
-/// `mn`; an incr/decr of a held item makes a new item instead of
+/// `noop`/`mn`; an incr/decr of a held item makes a new item instead of
 /// rewriting the number in place, which shows in its padding.
 #[derive(Default)]
 pub struct Held(Vec<u64>);

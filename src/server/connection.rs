@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
-use crate::protocol::text::{self, OUT_HIGH_WATER, Session};
+use crate::config::Protocol;
+use crate::protocol::binary;
+use crate::protocol::text::{self, OUT_HIGH_WATER};
 use crate::stats::{ThreadStats, add};
 
 /// Read buffer kept per connection between requests.
@@ -28,16 +30,18 @@ pub async fn serve<S>(
 {
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut sess = Session::default();
-    sess.fd = fd;
-    // -B ascii (and -Y) connections are ascii from the start; others are
-    // negotiated on their first bytes.
-    let mut negotiating = shared.config.protocol != crate::config::Protocol::Ascii;
+    // -B ascii (and -Y) connections are ascii from the start, -B binary
+    // ones binary; others are negotiated on their first byte.
+    let mut sess = match shared.config.protocol {
+        Protocol::Ascii => Some(Session::text(fd)),
+        Protocol::Binary => Some(Session::binary(fd)),
+        Protocol::Auto => None,
+    };
     if shared.verbosity() >= 2 {
-        if negotiating {
-            eprintln!("<{fd} new auto-negotiating client connection");
-        } else {
-            eprintln!("<{fd} new ascii client connection.");
+        match shared.config.protocol {
+            Protocol::Auto => eprintln!("<{fd} new auto-negotiating client connection"),
+            Protocol::Ascii => eprintln!("<{fd} new ascii client connection."),
+            Protocol::Binary => eprintln!("<{fd} new binary client connection."),
         }
     }
     let idle = shared.config.idle_timeout;
@@ -48,7 +52,8 @@ pub async fn serve<S>(
     let mut small_batches = 0u32;
     loop {
         // Room for what the pending command still needs, or a chunk.
-        let room = sess.want.saturating_sub(input.len()).max(READ_CHUNK / 4);
+        let want = sess.as_ref().map_or(0, Session::want);
+        let room = want.saturating_sub(input.len()).max(READ_CHUNK / 4);
         if input.capacity() - input.len() < room {
             input.reserve(room.max(READ_CHUNK));
         }
@@ -73,16 +78,26 @@ pub async fn serve<S>(
             },
             _ = &mut stop => return,
         };
-        if std::mem::take(&mut negotiating) && shared.verbosity() >= 2 {
-            eprintln!("{fd}: Client using the ascii protocol");
-        }
+        // memcached's negotiation: a first byte of 0x80 means binary.
+        let sess = sess.get_or_insert_with(|| {
+            let s = if input.first() == Some(&binary::REQUEST) {
+                Session::binary(fd)
+            } else {
+                Session::text(fd)
+            };
+            if shared.verbosity() >= 2 {
+                let name = if s.is_binary() { "binary" } else { "ascii" };
+                eprintln!("{fd}: Client using the {name} protocol");
+            }
+            s
+        });
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
         let mut start = 0;
         let mut peak = input.len();
         loop {
-            start += text::process(shared, stats, &mut sess, &input[start..], &mut out);
-            let full = out.len() >= OUT_HIGH_WATER || std::mem::take(&mut sess.yielded);
+            start += sess.process(shared, stats, &input[start..], &mut out);
+            let full = out.len() >= OUT_HIGH_WATER || sess.take_yielded();
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
                     return;
@@ -91,7 +106,7 @@ pub async fn serve<S>(
                 peak = peak.max(out.len());
                 out.clear();
             }
-            if sess.close {
+            if sess.closing() {
                 let _ = stream.shutdown().await;
                 return;
             }
@@ -116,6 +131,66 @@ pub async fn serve<S>(
         }
         if shared.is_stopping() {
             return;
+        }
+    }
+}
+
+/// A connection's protocol state, once its protocol is known.
+enum Session {
+    Text(text::Session),
+    Binary(binary::Session),
+}
+
+impl Session {
+    fn text(fd: i32) -> Session {
+        let mut s = text::Session::default();
+        s.fd = fd;
+        Session::Text(s)
+    }
+
+    fn binary(fd: i32) -> Session {
+        let mut s = binary::Session::default();
+        s.fd = fd;
+        Session::Binary(s)
+    }
+
+    fn is_binary(&self) -> bool {
+        matches!(self, Session::Binary(_))
+    }
+
+    /// Runs what `input` holds; the bytes consumed.
+    fn process(
+        &mut self,
+        shared: &Shared,
+        stats: &ThreadStats,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> usize {
+        match self {
+            Session::Text(s) => text::process(shared, stats, s, input, out),
+            Session::Binary(s) => binary::process(shared, stats, s, input, out),
+        }
+    }
+
+    /// Bytes the pending request needs from its start.
+    fn want(&self) -> usize {
+        match self {
+            Session::Text(s) => s.want,
+            Session::Binary(s) => s.want,
+        }
+    }
+
+    fn closing(&self) -> bool {
+        match self {
+            Session::Text(s) => s.close,
+            Session::Binary(s) => s.close,
+        }
+    }
+
+    fn take_yielded(&mut self) -> bool {
+        match self {
+            Session::Text(s) => std::mem::take(&mut s.yielded),
+            Session::Binary(s) => std::mem::take(&mut s.yielded),
         }
     }
 }
