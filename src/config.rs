@@ -521,10 +521,7 @@ impl Parser {
                 c.protocol = match v {
                     "auto" => Protocol::Auto,
                     "ascii" => Protocol::Ascii,
-                    "binary" => {
-                        let msg = "binary protocol not supported yet (-B binary)";
-                        return Err(fail(EX_USAGE, msg));
-                    }
+                    "binary" => Protocol::Binary,
                     _ => {
                         let msg = format!(
                             "Invalid value for binding protocol: {v}\n -- should be one of auto, binary, or ascii"
@@ -1166,8 +1163,9 @@ fn resolve_entry(entry: &str, default_port: u16) -> Result<Vec<SocketAddr>, Stri
             .split_once(']')
             .ok_or_else(|| format!("Invalid protocol spec: \"[{spec}\""))?;
         // memcached compares a prefix of the known names.
+        // A protocol per listener is not implemented (-B sets it for all).
         if "binary".starts_with(name) && !name.is_empty() {
-            return Err(format!("binary protocol not supported yet: \"{entry}\""));
+            return Err(format!("per-listener protocol not supported: \"{entry}\""));
         }
         if "proxy".starts_with(name) && !name.is_empty() {
             return Err(format!("Server not built with proxy: \"{entry}\""));
@@ -1284,8 +1282,7 @@ pub fn help_text() -> String {
                           starvation (default: 20)
 -C, --disable-cas         disable use of CAS
 -b, --listen-backlog=<num> set the backlog queue limit (default: 1024)
--B, --protocol=<name>     protocol - one of ascii or auto (default: auto-negotiate)
-                          (binary is not supported yet)
+-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)
 -I, --max-item-size=<num> adjusts max item size
                           (default: 1m, min: 1k, max: 1024m)
 -F, --disable-flush-all   disable flush_all command
@@ -1432,6 +1429,8 @@ mod tests {
             (64 << 20, 1 << 20, 1 << 19)
         );
         assert_eq!(c.protocol, Protocol::Auto);
+        assert_eq!(cfg("-B binary").protocol, Protocol::Binary);
+        assert_eq!(cfg("--protocol=ascii").protocol, Protocol::Ascii);
     }
 
     #[test]
@@ -1660,7 +1659,6 @@ mod tests {
         // args | exit code | message excerpt (memcached's own where it has one)
         let cases = r#"
         -B http | 64 | Invalid value for binding protocol: http
-        -B binary | 64 | binary protocol not supported yet
         -c 0 | 1 | Maximum connections must be greater than 0
         -c -1 | 1 | Maximum connections must be greater than 0
         -t 0 | 1 | Number of threads must be greater than 0
@@ -1832,7 +1830,7 @@ mod tests {
             ),
             (
                 "proto[binary]:127.0.0.1",
-                "binary protocol not supported yet",
+                "per-listener protocol not supported",
             ),
             (
                 "tag[123456789]:127.0.0.1",

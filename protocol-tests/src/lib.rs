@@ -1065,6 +1065,351 @@ pub fn assert_meta_reference(context: &str, reference: &Reply, expected: &[u8]) 
 }
 
 // ---------------------------------------------------------------------------
+// Binary protocol
+
+/// Building and reading binary-protocol packets.
+pub mod bin {
+    /// Opcodes.
+    pub const GET: u8 = 0x00;
+    pub const SET: u8 = 0x01;
+    pub const ADD: u8 = 0x02;
+    pub const REPLACE: u8 = 0x03;
+    pub const DELETE: u8 = 0x04;
+    pub const INCR: u8 = 0x05;
+    pub const DECR: u8 = 0x06;
+    pub const QUIT: u8 = 0x07;
+    pub const FLUSH: u8 = 0x08;
+    pub const GETQ: u8 = 0x09;
+    pub const NOOP: u8 = 0x0a;
+    pub const VERSION: u8 = 0x0b;
+    pub const GETK: u8 = 0x0c;
+    pub const GETKQ: u8 = 0x0d;
+    pub const APPEND: u8 = 0x0e;
+    pub const PREPEND: u8 = 0x0f;
+    pub const STAT: u8 = 0x10;
+    pub const SETQ: u8 = 0x11;
+    pub const ADDQ: u8 = 0x12;
+    pub const REPLACEQ: u8 = 0x13;
+    pub const DELETEQ: u8 = 0x14;
+    pub const INCRQ: u8 = 0x15;
+    pub const DECRQ: u8 = 0x16;
+    pub const QUITQ: u8 = 0x17;
+    pub const FLUSHQ: u8 = 0x18;
+    pub const APPENDQ: u8 = 0x19;
+    pub const PREPENDQ: u8 = 0x1a;
+    pub const VERBOSITY: u8 = 0x1b;
+    pub const TOUCH: u8 = 0x1c;
+    pub const GAT: u8 = 0x1d;
+    pub const GATQ: u8 = 0x1e;
+    pub const SASL_LIST_MECHS: u8 = 0x20;
+    pub const SASL_AUTH: u8 = 0x21;
+    pub const SASL_STEP: u8 = 0x22;
+    pub const GATK: u8 = 0x23;
+    pub const GATKQ: u8 = 0x24;
+
+    /// Statuses.
+    pub const OK: u16 = 0x00;
+    pub const NOT_FOUND: u16 = 0x01;
+    pub const EXISTS: u16 = 0x02;
+    pub const TOO_LARGE: u16 = 0x03;
+    pub const INVALID: u16 = 0x04;
+    pub const NOT_STORED: u16 = 0x05;
+    pub const NON_NUMERIC: u16 = 0x06;
+    pub const AUTH_ERROR: u16 = 0x20;
+    pub const UNKNOWN: u16 = 0x81;
+
+    /// The opaque of the sentinel `noop` that ends every conversation.
+    pub const SENTINEL_OPAQUE: u32 = 0x5e47_1e7f;
+
+    /// A request packet; `body_len` overrides the computed body length.
+    #[derive(Clone, Debug, Default)]
+    pub struct Req<'a> {
+        pub magic: Option<u8>,
+        pub opcode: u8,
+        pub key: &'a [u8],
+        pub extras: &'a [u8],
+        pub value: &'a [u8],
+        pub opaque: u32,
+        pub cas: u64,
+        pub body_len: Option<u32>,
+    }
+
+    impl Req<'_> {
+        pub fn bytes(&self) -> Vec<u8> {
+            let body = self.extras.len() + self.key.len() + self.value.len();
+            let mut b = vec![self.magic.unwrap_or(0x80), self.opcode];
+            b.extend_from_slice(&(self.key.len() as u16).to_be_bytes());
+            b.push(self.extras.len() as u8);
+            b.extend_from_slice(&[0, 0, 0]);
+            b.extend_from_slice(&self.body_len.unwrap_or(body as u32).to_be_bytes());
+            b.extend_from_slice(&self.opaque.to_be_bytes());
+            b.extend_from_slice(&self.cas.to_be_bytes());
+            b.extend_from_slice(self.extras);
+            b.extend_from_slice(self.key);
+            b.extend_from_slice(self.value);
+            b
+        }
+    }
+
+    /// A request with just an opcode, key and opaque.
+    pub fn req(opcode: u8, key: &[u8], opaque: u32) -> Vec<u8> {
+        Req {
+            opcode,
+            key,
+            opaque,
+            ..Req::default()
+        }
+        .bytes()
+    }
+
+    /// set/add/replace (and quiet forms): flags and expiry as extras.
+    pub fn store(
+        opcode: u8,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        value: &[u8],
+        cas: u64,
+        opaque: u32,
+    ) -> Vec<u8> {
+        let mut extras = flags.to_be_bytes().to_vec();
+        extras.extend_from_slice(&exptime.to_be_bytes());
+        Req {
+            opcode,
+            key,
+            extras: &extras,
+            value,
+            opaque,
+            cas,
+            ..Req::default()
+        }
+        .bytes()
+    }
+
+    /// incr/decr (and quiet forms): delta, initial, expiry as extras.
+    pub fn delta(
+        opcode: u8,
+        key: &[u8],
+        delta: u64,
+        initial: u64,
+        exptime: u32,
+        cas: u64,
+        opaque: u32,
+    ) -> Vec<u8> {
+        let mut extras = delta.to_be_bytes().to_vec();
+        extras.extend_from_slice(&initial.to_be_bytes());
+        extras.extend_from_slice(&exptime.to_be_bytes());
+        Req {
+            opcode,
+            key,
+            extras: &extras,
+            opaque,
+            cas,
+            ..Req::default()
+        }
+        .bytes()
+    }
+
+    /// touch/gat family: the expiry as extras.
+    pub fn touch(opcode: u8, key: &[u8], exptime: u32, opaque: u32) -> Vec<u8> {
+        Req {
+            opcode,
+            key,
+            extras: &exptime.to_be_bytes(),
+            opaque,
+            ..Req::default()
+        }
+        .bytes()
+    }
+
+    /// A response packet.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Packet {
+        pub magic: u8,
+        pub opcode: u8,
+        pub data_type: u8,
+        pub status: u16,
+        pub opaque: u32,
+        pub cas: u64,
+        pub extras: Vec<u8>,
+        pub key: Vec<u8>,
+        pub value: Vec<u8>,
+    }
+
+    /// The complete packets at the start of `b`, and the bytes left over.
+    pub fn parse(mut b: &[u8]) -> (Vec<Packet>, &[u8]) {
+        let mut out = Vec::new();
+        while b.len() >= 24 {
+            let key_len = u16::from_be_bytes([b[2], b[3]]) as usize;
+            let extras_len = b[4] as usize;
+            let body = u32::from_be_bytes([b[8], b[9], b[10], b[11]]) as usize;
+            if b.len() < 24 + body || extras_len + key_len > body {
+                break;
+            }
+            let rest = &b[24..24 + body];
+            out.push(Packet {
+                magic: b[0],
+                opcode: b[1],
+                data_type: b[5],
+                status: u16::from_be_bytes([b[6], b[7]]),
+                opaque: u32::from_be_bytes([b[12], b[13], b[14], b[15]]),
+                cas: u64::from_be_bytes([b[16], b[17], b[18], b[19], b[20], b[21], b[22], b[23]]),
+                extras: rest[..extras_len].to_vec(),
+                key: rest[extras_len..extras_len + key_len].to_vec(),
+                value: rest[extras_len + key_len..].to_vec(),
+            });
+            b = &b[24 + body..];
+        }
+        (out, b)
+    }
+
+    /// Where the reply to the sentinel noop ends, if it has arrived.
+    pub fn sentinel_end(b: &[u8]) -> Option<(usize, usize)> {
+        let mut at = 0;
+        let (packets, _) = parse(b);
+        for p in packets {
+            let len = 24 + p.extras.len() + p.key.len() + p.value.len();
+            if p.opcode == NOOP && p.opaque == SENTINEL_OPAQUE {
+                return Some((at, at + len));
+            }
+            at += len;
+        }
+        None
+    }
+
+    /// One line per packet, for failure messages.
+    pub fn render(b: &[u8]) -> String {
+        let (packets, rest) = parse(b);
+        let mut s = String::new();
+        for p in packets {
+            s.push_str(&format!(
+                "{:#04x} op={:#04x} status={:#06x} opaque={:#x} cas={} extras={} key=\"{}\" value=\"{}\"\n",
+                p.magic,
+                p.opcode,
+                p.status,
+                p.opaque,
+                p.cas,
+                super::literal(&p.extras),
+                super::literal(&p.key),
+                super::literal(&super::truncate_bytes(&p.value, 200)),
+            ));
+        }
+        if !rest.is_empty() {
+            s.push_str(&format!(
+                "+ {} bytes: \"{}\"\n",
+                rest.len(),
+                super::literal(&super::truncate_bytes(rest, 200))
+            ));
+        }
+        s
+    }
+
+    /// The statistics of a stat reply, as [`super::Stats`] (the terminating
+    /// empty packet ends them).
+    pub fn stats(b: &[u8]) -> super::Stats {
+        parse(b)
+            .0
+            .into_iter()
+            .take_while(|p| !p.key.is_empty())
+            .map(|p| {
+                (
+                    String::from_utf8_lossy(&p.key).into_owned(),
+                    String::from_utf8_lossy(&p.value).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn truncate_bytes(b: &[u8], max: usize) -> Vec<u8> {
+    b[..b.len().min(max)].to_vec()
+}
+
+impl Conn {
+    /// Sends binary `payload` followed by a sentinel `noop`, and reads until
+    /// the sentinel's reply (stripped), EOF or timeout.
+    pub fn send_binary(&mut self, payload: &[u8]) -> Reply {
+        let mut all = payload.to_vec();
+        all.extend(bin::req(bin::NOOP, b"", bin::SENTINEL_OPAQUE));
+        self.write_raw(&all);
+        self.read_binary_reply(REPLY_TIMEOUT)
+    }
+
+    /// Reads until the sentinel noop's reply, EOF, or `timeout`.
+    pub fn read_binary_reply(&mut self, timeout: Duration) -> Reply {
+        let deadline = Instant::now() + timeout;
+        let mut buf = std::mem::take(&mut self.pending);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Some((start, end)) = bin::sentinel_end(&buf) {
+                self.pending = buf.split_off(end);
+                buf.truncate(start);
+                return Reply {
+                    bytes: buf,
+                    closed: false,
+                    timed_out: false,
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Reply {
+                    bytes: buf,
+                    closed: false,
+                    timed_out: true,
+                };
+            }
+            self.stream.set_read_timeout(Some(deadline - now));
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.closed = true;
+                    return Reply {
+                        bytes: buf,
+                        closed: true,
+                        timed_out: false,
+                    };
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => {
+                    self.closed = true;
+                    return Reply {
+                        bytes: buf,
+                        closed: true,
+                        timed_out: false,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Assert two binary reply streams are equal byte for byte.
+pub fn assert_binary_same(context: &str, reference: &Reply, subject: &Reply) {
+    if reference == subject {
+        return;
+    }
+    let flags = |r: &Reply| {
+        format!(
+            "{}{}",
+            if r.closed { "<connection closed>" } else { "" },
+            if r.timed_out { "<timed out>" } else { "" }
+        )
+    };
+    panic!(
+        "\n=== {context}: memcrab differs from memcached ===\n\
+         --- memcached (reference) ---\n{}{}\n--- memcrab (subject) ---\n{}{}\n",
+        bin::render(&reference.bytes),
+        flags(reference),
+        bin::render(&subject.bytes),
+        flags(subject),
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Pairs of servers
 
 /// The reference and the subject started with the same arguments.
@@ -1174,6 +1519,29 @@ impl Pair {
         }
     }
 
+    /// Binary conversations, one step after another on one connection per
+    /// server: replies must be equal byte for byte. Returns the reference's
+    /// replies, for the test to check what memcached said.
+    pub fn binary_steps(&self, steps: &[&[u8]]) -> Vec<Reply> {
+        let mut rc = self.reference.connect();
+        let mut sc = self.subject.connect();
+        let mut replies = Vec::new();
+        for (i, send) in steps.iter().enumerate() {
+            let (r, s) = thread::scope(|scope| {
+                let r = scope.spawn(|| rc.send_binary(send));
+                (
+                    r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                    sc.send_binary(send),
+                )
+            });
+            let context = format!("step {i}:\n{}", bin::render(send));
+            assert!(!r.timed_out, "{context}: the reference did not answer");
+            assert_binary_same(&context, &r, &s);
+            replies.push(r);
+        }
+        replies
+    }
+
     /// Like [`Pair::steps`] without recorded replies.
     pub fn diff_steps(&self, steps: &[&[u8]]) -> Vec<Reply> {
         let mut rc = self.reference.connect();
@@ -1188,6 +1556,17 @@ impl Pair {
                 r
             })
             .collect()
+    }
+
+    /// The binary protocol's stat listing from both servers.
+    pub fn stats_binary(&self) -> (Stats, Stats) {
+        self.run(|srv| {
+            bin::stats(
+                &srv.connect()
+                    .send_binary(&bin::req(bin::STAT, b"", 0))
+                    .bytes,
+            )
+        })
     }
 
     /// `stats ARGS` from both servers.

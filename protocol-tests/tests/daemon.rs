@@ -140,18 +140,36 @@ fn connection_lines(stderr: &str) -> Vec<String> {
 /// memcached's connection lines after checking memcrab's are the same and
 /// that neither wrote to stdout.
 fn verbose_conversation(extra: &[&str], steps: &[&[u8]]) -> Option<Vec<String>> {
+    verbose_logs(extra, steps, |conn, step| {
+        conn.write_raw(step);
+        if step.ends_with(b"quit\r\n") {
+            conn.read_to_eof(REPLY_TIMEOUT);
+        } else {
+            conn.read_until_suffix(b"\r\n", REPLY_TIMEOUT);
+        }
+    })
+}
+
+/// [`verbose_conversation`] for the binary protocol: each step is followed
+/// by a noop, whose reply ends it.
+fn verbose_binary_conversation(extra: &[&str], steps: &[&[u8]]) -> Option<Vec<String>> {
+    verbose_logs(extra, steps, |conn, step| {
+        conn.send_binary(step);
+    })
+}
+
+fn verbose_logs(
+    extra: &[&str],
+    steps: &[&[u8]],
+    mut send: impl FnMut(&mut Conn, &[u8]),
+) -> Option<Vec<String>> {
     let (reference, subject) = binaries()?;
     let mut logs = Vec::new();
     for bin in [&reference, &subject] {
         let server = Logged::start(bin, extra);
         let mut conn = Conn::open(&Endpoint::Tcp(server.port));
         for step in steps {
-            conn.write_raw(step);
-            if step.ends_with(b"quit\r\n") {
-                conn.read_to_eof(REPLY_TIMEOUT);
-            } else {
-                conn.read_until_suffix(b"\r\n", REPLY_TIMEOUT);
-            }
+            send(&mut conn, step);
         }
         drop(conn);
         let closed = poll(REPLY_TIMEOUT, || {
@@ -232,6 +250,53 @@ fn verbose_logs_requests_and_replies() {
         "<N connection closed.",
     ];
     assert_eq!(lines, expected, "memcached's -vv lines");
+}
+
+/// The binary protocol's -vv lines: header dumps of requests and replies,
+/// and a line per command (memcached prints some without the `<fd`
+/// prefix; those are not compared).
+#[test]
+fn verbose_logs_binary_protocol() {
+    use protocol_tests::bin::*;
+    let steps: Vec<Vec<u8>> = vec![
+        store(SET, b"k", 0, 0, b"v", 0, 1),
+        store(ADD, b"k", 0, 0, b"v", 0, 2),
+        store(REPLACEQ, b"k", 0, 0, b"w", 0, 3),
+        req(GET, b"k", 4),
+        req(GETK, b"zz", 5),
+        touch(GAT, b"k", 0, 6),
+        req(DELETE, b"k", 7),
+        delta(INCR, b"n", 1, 0, 0, 0, 8),
+        req(STAT, b"bogus", 9),
+        req(STAT, b"", 10),
+        req(0x55, b"", 11),
+        req(GET, b"", 12),
+    ];
+    let steps: Vec<&[u8]> = steps.iter().map(Vec::as_slice).collect();
+    let Some(lines) = verbose_binary_conversation(&["-vv"], &steps) else {
+        return;
+    };
+    let count = |s: &str| lines.iter().filter(|l| l.as_str() == s).count();
+    assert_eq!(
+        lines[..3],
+        [
+            "<N new auto-negotiating client connection",
+            "N: Client using the binary protocol",
+            "<N Read binary protocol data:"
+        ]
+    );
+    assert_eq!(count("<N SET k Value len is 1"), 1);
+    assert_eq!(count("<N ADD k Value len is 1"), 1);
+    assert_eq!(count("<N REPLACE k Value len is 1"), 1);
+    assert_eq!(count(">N Writing an error: Data exists for key."), 1);
+    assert_eq!(count("<N GET k"), 1);
+    assert_eq!(count("<N TOUCH k"), 1);
+    assert_eq!(count("<N STATS bogus"), 1);
+    assert_eq!(count(">N Writing an error: Invalid arguments"), 1);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("<N connection closed.")
+    );
 }
 
 #[test]

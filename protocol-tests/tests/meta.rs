@@ -906,3 +906,33 @@ fn meta_without_cas() {
         (b"md a C0\r\n", b"HD\r\n"),
     ]);
 }
+
+/// memcached holds the item an `mg` hit found until the reply is written
+/// (at the end of the batch, or at `mn`): an incr of it meanwhile makes a
+/// new item instead of rewriting the number in place with padding. A
+/// classic get does not hold it.
+#[test]
+fn incr_after_mg_in_the_same_batch() {
+    let p = meta_pair!();
+    let set = b"set y 0 0 20\r\n2                   \r\n";
+    p.meta_steps(&[
+        (set, b"STORED\r\n"),
+        (
+            b"mg y s\r\nincr y 1\r\nget y\r\n",
+            b"HD s20\r\n3\r\nVALUE y 0 1\r\n3\r\nEND\r\n",
+        ),
+        (set, b"STORED\r\n"),
+        (
+            b"mg y v\r\nmn\r\nma y v\r\nmg y v\r\n",
+            b"VA 20\r\n2                   \r\nMN\r\nVA 1\r\n3\r\nVA 20\r\n3                   \r\n",
+        ),
+        (set, b"STORED\r\n"),
+        (
+            b"get y\r\nincr y 1\r\nget y\r\n",
+            b"VALUE y 0 20\r\n2                   \r\nEND\r\n3\r\nVALUE y 0 20\r\n3                   \r\nEND\r\n",
+        ),
+        (set, b"STORED\r\n"),
+        (b"mg y\r\n", b"HD\r\n"),
+        (b"ma y v\r\nmg y v\r\n", b"VA 1\r\n3\r\nVA 20\r\n3                   \r\n"),
+    ]);
+}

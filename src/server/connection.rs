@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
-use crate::protocol::text::{self, OUT_HIGH_WATER, Session};
+use crate::config::Protocol;
+use crate::protocol::binary;
+use crate::protocol::text::{self, OUT_HIGH_WATER};
 use crate::stats::{ThreadStats, add};
 
 /// Read buffer kept per connection between requests.
@@ -30,21 +32,22 @@ pub async fn serve<S>(
 {
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut sess = SessionGuard {
+    // -B ascii (and -Y) connections are ascii from the start, -B binary
+    // ones binary; others are negotiated on their first byte.
+    let mut guard = SessionGuard {
         shared,
-        sess: Session::default(),
+        sess: match shared.config.protocol {
+            Protocol::Ascii => Some(Session::text(fd)),
+            Protocol::Binary => Some(Session::binary(fd)),
+            Protocol::Auto => None,
+        },
     };
-    let sess = &mut sess.sess;
-    sess.fd = fd;
-    sess.direct_reads = true;
-    // -B ascii (and -Y) connections are ascii from the start; others are
-    // negotiated on their first bytes.
-    let mut negotiating = shared.config.protocol != crate::config::Protocol::Ascii;
+    let sess = &mut guard.sess;
     if shared.verbosity() >= 2 {
-        if negotiating {
-            eprintln!("<{fd} new auto-negotiating client connection");
-        } else {
-            eprintln!("<{fd} new ascii client connection.");
+        match shared.config.protocol {
+            Protocol::Auto => eprintln!("<{fd} new auto-negotiating client connection"),
+            Protocol::Ascii => eprintln!("<{fd} new ascii client connection."),
+            Protocol::Binary => eprintln!("<{fd} new binary client connection."),
         }
     }
     let idle = shared.config.idle_timeout;
@@ -57,10 +60,11 @@ pub async fn serve<S>(
         // A large data block goes straight into its item; anything else
         // into the read buffer, with room for what the pending command
         // still needs, or a chunk.
-        let n = if let Some(buf) = text::direct_buf(shared, sess) {
+        let n = if let Some(buf) = sess.as_mut().and_then(|s| s.direct_buf(shared)) {
             read_or_stop(stream.read(buf), idle, &mut stop, stats).await
         } else {
-            let room = sess.want.saturating_sub(input.len()).max(READ_CHUNK / 4);
+            let want = sess.as_ref().map_or(0, Session::want);
+            let room = want.saturating_sub(input.len()).max(READ_CHUNK / 4);
             if input.capacity() - input.len() < room {
                 input.reserve(room.max(READ_CHUNK));
             }
@@ -69,19 +73,31 @@ pub async fn serve<S>(
         let Some(n) = n else {
             return;
         };
-        if std::mem::take(&mut negotiating) && shared.verbosity() >= 2 {
-            eprintln!("{fd}: Client using the ascii protocol");
-        }
+        // memcached's negotiation: a first byte of 0x80 means binary.
+        let sess = sess.get_or_insert_with(|| {
+            let s = if input.first() == Some(&binary::REQUEST) {
+                Session::binary(fd)
+            } else {
+                Session::text(fd)
+            };
+            if shared.verbosity() >= 2 {
+                let name = if s.is_binary() { "binary" } else { "ascii" };
+                eprintln!("{fd}: Client using the {name} protocol");
+            }
+            s
+        });
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
-        if text::direct_buf(shared, sess).is_some() {
-            text::direct_filled(shared, stats, sess, n, &mut out);
+        if let Session::Text(s) = sess
+            && text::direct_buf(shared, s).is_some()
+        {
+            text::direct_filled(shared, stats, s, n, &mut out);
         }
         let mut start = 0;
         let mut peak = input.len();
         loop {
-            start += text::process(shared, stats, sess, &input[start..], &mut out);
-            let full = out.len() >= OUT_HIGH_WATER || std::mem::take(&mut sess.yielded);
+            start += sess.process(shared, stats, &input[start..], &mut out);
+            let full = out.len() >= OUT_HIGH_WATER || sess.take_yielded();
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
                     return;
@@ -90,7 +106,7 @@ pub async fn serve<S>(
                 peak = peak.max(out.len());
                 out.clear();
             }
-            if sess.close {
+            if sess.closing() {
                 let _ = stream.shutdown().await;
                 return;
             }
@@ -115,6 +131,75 @@ pub async fn serve<S>(
         }
         if shared.is_stopping() {
             return;
+        }
+    }
+}
+
+/// A connection's protocol state, once its protocol is known.
+enum Session {
+    Text(text::Session),
+    Binary(binary::Session),
+}
+
+impl Session {
+    fn text(fd: i32) -> Session {
+        let mut s = text::Session::default();
+        s.fd = fd;
+        s.direct_reads = true;
+        Session::Text(s)
+    }
+
+    /// Where a large data block being read straight into its item goes.
+    fn direct_buf<'s>(&'s mut self, shared: &'s Shared) -> Option<&'s mut [u8]> {
+        match self {
+            Session::Text(s) => text::direct_buf(shared, s),
+            Session::Binary(_) => None,
+        }
+    }
+
+    fn binary(fd: i32) -> Session {
+        let mut s = binary::Session::default();
+        s.fd = fd;
+        Session::Binary(s)
+    }
+
+    fn is_binary(&self) -> bool {
+        matches!(self, Session::Binary(_))
+    }
+
+    /// Runs what `input` holds; the bytes consumed.
+    fn process(
+        &mut self,
+        shared: &Shared,
+        stats: &ThreadStats,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> usize {
+        match self {
+            Session::Text(s) => text::process(shared, stats, s, input, out),
+            Session::Binary(s) => binary::process(shared, stats, s, input, out),
+        }
+    }
+
+    /// Bytes the pending request needs from its start.
+    fn want(&self) -> usize {
+        match self {
+            Session::Text(s) => s.want,
+            Session::Binary(s) => s.want,
+        }
+    }
+
+    fn closing(&self) -> bool {
+        match self {
+            Session::Text(s) => s.close,
+            Session::Binary(s) => s.close,
+        }
+    }
+
+    fn take_yielded(&mut self) -> bool {
+        match self {
+            Session::Text(s) => std::mem::take(&mut s.yielded),
+            Session::Binary(s) => std::mem::take(&mut s.yielded),
         }
     }
 }
@@ -152,11 +237,13 @@ async fn read_or_stop(
 /// its item when the connection ends gives its memory back.
 struct SessionGuard<'a> {
     shared: &'a Shared,
-    sess: Session,
+    sess: Option<Session>,
 }
 
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
-        text::abandon(self.shared, &mut self.sess);
+        if let Some(Session::Text(s)) = &mut self.sess {
+            text::abandon(self.shared, s);
+        }
     }
 }

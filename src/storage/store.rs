@@ -215,6 +215,10 @@ pub struct DeltaReq {
     pub vivify: Option<(u64, u32)>,
     /// Then set this expiry time (meta `T`).
     pub exptime: Option<u32>,
+    /// The requester still holds the item (memcached: a reply not yet
+    /// written refers to it), so the new value goes in a new item rather
+    /// than in place.
+    pub held: bool,
 }
 
 /// The result of a [`DeltaReq`].
@@ -868,7 +872,7 @@ impl Store {
             let digits = value.to_string();
             c.set_bits(ACTIVE);
             let old_exp = v.exptime;
-            if digits.len() <= v.value_len {
+            if digits.len() <= v.value_len && !req.held {
                 let at = header_len(self.use_cas, state) + v.key.len();
                 let mut padded = vec![b' '; v.value_len];
                 padded[..digits.len()].copy_from_slice(digits.as_bytes());

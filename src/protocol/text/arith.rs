@@ -3,7 +3,7 @@
 use super::tokens::{KEY_MAX_LENGTH, Tokens, strtoull};
 use super::{Ctx, Step};
 use crate::stats::bump;
-use crate::storage::Delta;
+use crate::storage::{Delta, DeltaReq};
 
 pub fn delta(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
     let incr = t.get(0) == b"incr";
@@ -17,7 +17,13 @@ pub fn delta(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
         ctx.reply(b"CLIENT_ERROR invalid numeric delta argument");
         return Step::Done(0);
     };
-    let o = ctx.store().delta(key, incr, delta);
+    let req = DeltaReq {
+        incr,
+        delta,
+        held: ctx.sess.held.holds(key),
+        ..DeltaReq::default()
+    };
+    let o = ctx.store().delta_item(key, &req);
     let s = ctx.stats;
     match o.result {
         Delta::Value(v) => {

@@ -38,6 +38,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: &[u8], t: &Tokens<'_>, data: &[u8]) -> S
         b"ma" => arith::ma(ctx, t),
         b"me" => debug::me(ctx, t),
         _ => {
+            // mn writes what is queued (memcached flushes there).
+            ctx.sess.held.release();
             ctx.reply(b"MN");
             Step::Done(0)
         }
@@ -274,6 +276,44 @@ fn finish(ctx: &mut Ctx<'_>, mut line: Vec<u8>, quiet: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::server::Shared;
+    use crate::stats::ThreadStats;
+
+    /// Meta commands with random flags and tokens never panic.
+    #[test]
+    fn random_flags_never_panic() {
+        let shared = Shared::new(Config::default(), Vec::new());
+        let stats = ThreadStats::default();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let pieces: &[&str] = &[
+            "b", "c", "f", "h", "k", "l", "O", "Oabc", "q", "s", "t", "u", "v", "N0", "N30", "T-1",
+            "T5", "R30", "C1", "C0", "F7", "I", "MA", "MP", "ME", "MR", "MS", "MD", "M+", "D5",
+            "J9", "P", "L", "x", "T", "YQ==", "Y===", "2", "-1",
+        ];
+        for _ in 0..2000 {
+            let cmd = ["mg", "ms", "md", "ma", "me", "mn"][next() as usize % 6];
+            let key = ["a", "YQ==", "n", "k"][next() as usize % 4];
+            let mut line = format!("{cmd} {key}");
+            if cmd == "ms" {
+                line.push_str([" 1", " 0", " x", " 3"][next() as usize % 4]);
+            }
+            for _ in 0..next() % 8 {
+                line.push(' ');
+                line.push_str(pieces[next() as usize % pieces.len()]);
+            }
+            line.push_str("\r\nabc\r\n");
+            let mut sess = super::super::Session::default();
+            let mut out = Vec::new();
+            let _ = super::super::process(&shared, &stats, &mut sess, line.as_bytes(), &mut out);
+        }
+    }
 
     #[test]
     fn ttl_wraps_like_memcached() {

@@ -10,7 +10,7 @@ mod arith;
 mod delete;
 mod meta;
 mod retrieval;
-mod stats;
+pub mod stats;
 mod storage;
 pub mod tokens;
 mod touch;
@@ -18,6 +18,8 @@ mod touch;
 pub use storage::{abandon, direct_buf, direct_filled};
 
 use memchr::memchr;
+
+pub use admin::VERSION;
 
 use crate::server::Shared;
 use crate::stats::ThreadStats;
@@ -61,6 +63,8 @@ pub struct Session {
     pub direct_reads: bool,
     /// The data block being read straight into its item.
     direct: Option<storage::DirectRead>,
+    /// Items the replies not yet written refer to (`mg` hits).
+    held: crate::protocol::Held,
 }
 
 /// What a command needs next.
@@ -123,6 +127,8 @@ pub fn process(
     let mut pos = 0;
     let mut commands = 0;
     sess.want = 0;
+    // What was queued before this call has been written.
+    sess.held.release();
     let verbose = shared.verbosity() >= 2;
     // memcached runs the command that woke it up plus -R more before it
     // yields, and -R after coming back from a yield.

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::tokens::{Tokens, strtoul};
 use super::{Ctx, Step};
+use crate::server::Shared;
 use crate::stats::Summed;
 
 struct Lines<'a>(&'a mut Vec<u8>);
@@ -18,9 +19,43 @@ impl Lines<'_> {
     }
 }
 
-pub fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
+/// The listings the binary protocol's stat command shares with `stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    General,
+    Settings,
+    Items,
+    Slabs,
+    Sizes,
+}
+
+/// A listing as `STAT <name> <value>\r\n` lines followed by `END\r\n`.
+pub fn listing(shared: &Shared, which: Listing, out: &mut Vec<u8>) {
+    match which {
+        Listing::General => general(shared, out),
+        Listing::Settings => {
+            let mut l = Lines(out);
+            for (name, value) in shared.settings() {
+                l.stat(name, value);
+            }
+            l.end();
+        }
+        Listing::Items => items(shared, out),
+        Listing::Slabs => slabs(shared, out),
+        Listing::Sizes => {
+            let mut l = Lines(out);
+            match shared.store.sizes() {
+                Some(rows) => rows.into_iter().for_each(|(size, n)| l.stat(size, n)),
+                None => l.stat("sizes_status", "disabled"),
+            }
+            l.end();
+        }
+    }
+}
+
+pub(super) fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
     if t.ntokens() == 2 {
-        general(ctx);
+        general(ctx.shared, ctx.out);
         return Step::Done(0);
     }
     match t.get(1) {
@@ -40,24 +75,10 @@ pub fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
             }
             _ => ctx.reply(b"CLIENT_ERROR usage: stats detail on|off|dump"),
         },
-        b"settings" => {
-            let mut l = Lines(ctx.out);
-            for (name, value) in ctx.shared.settings() {
-                l.stat(name, value);
-            }
-            l.end();
-        }
-        b"items" => items(ctx),
-        b"slabs" => slabs(ctx),
-        b"sizes" => {
-            let sizes = ctx.store().sizes();
-            let mut l = Lines(ctx.out);
-            match sizes {
-                Some(rows) => rows.into_iter().for_each(|(size, n)| l.stat(size, n)),
-                None => l.stat("sizes_status", "disabled"),
-            }
-            l.end();
-        }
+        b"settings" => listing(ctx.shared, Listing::Settings, ctx.out),
+        b"items" => listing(ctx.shared, Listing::Items, ctx.out),
+        b"slabs" => listing(ctx.shared, Listing::Slabs, ctx.out),
+        b"sizes" => listing(ctx.shared, Listing::Sizes, ctx.out),
         b"conns" => {
             let mut l = Lines(ctx.out);
             for c in ctx.shared.conns(ctx.sess.fd) {
@@ -92,8 +113,7 @@ pub fn stats(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
     Step::Done(0)
 }
 
-fn general(ctx: &mut Ctx<'_>) {
-    let shared = ctx.shared;
+fn general(shared: &Shared, out: &mut Vec<u8>) {
     let store = &shared.store;
     let s = shared.summed();
     let totals = store.totals();
@@ -104,7 +124,7 @@ fn general(ctx: &mut Ctx<'_>) {
     };
     let (user, system) = rusage();
     let conns = shared.conn_counts();
-    let mut l = Lines(ctx.out);
+    let mut l = Lines(out);
     l.stat("pid", std::process::id());
     l.stat("uptime", store.clock.now().saturating_sub(2));
     l.stat("time", store.clock.unix_now());
@@ -251,10 +271,10 @@ fn segmented_lru(shared: &crate::server::Shared) -> bool {
     shared.config.lru_maintainer && shared.config.lru_segmented
 }
 
-fn items(ctx: &mut Ctx<'_>) {
-    let classes = ctx.shared.store.class_stats();
-    let segmented = segmented_lru(ctx.shared);
-    let mut l = Lines(ctx.out);
+fn items(shared: &Shared, out: &mut Vec<u8>) {
+    let classes = shared.store.class_stats();
+    let segmented = segmented_lru(shared);
+    let mut l = Lines(out);
     for c in classes.iter().filter(|c| c.items > 0) {
         let id = c.id + 1;
         let k = &c.counters;
@@ -302,12 +322,11 @@ fn items(ctx: &mut Ctx<'_>) {
     l.end();
 }
 
-fn slabs(ctx: &mut Ctx<'_>) {
-    let shared = ctx.shared;
+fn slabs(shared: &Shared, out: &mut Vec<u8>) {
     let classes = shared.store.class_stats();
     let s: Summed = shared.summed();
     let totals = shared.store.totals();
-    let mut l = Lines(ctx.out);
+    let mut l = Lines(out);
     for c in &classes {
         let id = c.id + 1;
         let mut stat = |name: &str, v: u64| l.stat(format_args!("{id}:{name}"), v);

@@ -46,6 +46,7 @@ pub fn ma(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
             .iter()
             .any(|t| t[0] == b'T')
             .then(|| f.ttl.unwrap_or(0)),
+        held: ctx.sess.held.holds(&key),
     };
     let store = ctx.store();
     let o = store.delta_item(&key, &req);

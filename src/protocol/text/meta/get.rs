@@ -102,6 +102,9 @@ pub fn mg(ctx: &mut Ctx<'_>, t: &Tokens<'_>) -> Step {
         };
         (Ok((item.class, touched)), after)
     });
+    if matches!(found, Ok(Ok(_))) {
+        ctx.sess.held.hold(&key);
+    }
     let s = ctx.stats;
     match found {
         // A hit that changes the expiry counts as a touch, not a get.
