@@ -7,11 +7,13 @@
 #   text_protocol  the request parser/dispatcher (protocol::text::process) on
 #                  arbitrary bytes, all at once
 #   connection     a whole connection over several reads, split at
-#                  fuzzer-chosen points, large blocks read into their items
+#                  fuzzer-chosen points: protocol negotiated on the first
+#                  byte (text or binary), large text blocks read into items
 # Both check, beyond "no panic": well-formed replies (lines ending in \r\n,
-# VALUE blocks of exactly the declared length), that a get returns only
-# bytes the input stored for that key (with its flags), and that nothing
-# larger than -I is stored (see fuzz/src/lib.rs).
+# VALUE/VA blocks of exactly the declared length; binary responses of their
+# declared length), that a get returns only bytes the input stored for that
+# key (with its flags), and that nothing larger than -I is stored (see
+# fuzz/src/lib.rs).
 #
 # Built optimized with debug assertions (-O -a: an integer overflow is a
 # crash) and AddressSanitizer (--no-asan: without; faster). Each target runs for --seconds (default 60) starting from its seed corpus
@@ -78,10 +80,14 @@ for t in "${TARGETS[@]}"; do
     before=$(find "artifacts/$t" -type f | wc -l)
     touch "$LOGDIR/$t.log.start"
     echo "==> fuzzing $t for ${SECONDS_PER_TARGET} s"
+    parallel=()
+    if ((JOBS > 1)); then
+        parallel=(-jobs="$JOBS" -workers="$JOBS")
+    fi
     set +e
     cargo fuzz run -O -a --sanitizer "$SANITIZER" "$t" "corpus/$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -close_fd_mask=2 \
-        -dict=memcached.dict -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" \
+        -dict=memcached.dict -print_final_stats=1 "${parallel[@]}" \
         >"$LOGDIR/$t.log" 2>&1
     rc=$?
     set -e

@@ -62,6 +62,34 @@ CONVERSATIONS = {
     + b"set big2 0 0 17000\r\n" + b"w" * 17000 + b"XX" + b"get big2\r\n",
 }
 
+def breq(op, key=b"", extras=b"", value=b"", opaque=0, cas=0, magic=0x80):
+    """One binary-protocol request."""
+    body = len(extras) + len(key) + len(value)
+    hdr = struct.pack(">BBHBBHIIQ", magic, op, len(key), len(extras), 0, 0, body, opaque, cas)
+    return hdr + extras + key + value
+
+
+SETX = struct.pack(">II", 5, 0)          # flags 5, no expiry
+ARITH = struct.pack(">QQI", 3, 10, 0)    # delta 3, initial 10, expiry 0
+BINARY = {
+    "bin_basic": breq(0x01, b"bk", SETX, b"hello", 1) + breq(0x00, b"bk", opaque=2)
+    + breq(0x0c, b"bk", opaque=3) + breq(0x02, b"bk", SETX, b"x") + breq(0x03, b"bk", SETX, b"world")
+    + breq(0x0e, b"bk", value=b">>") + breq(0x0f, b"bk", value=b"<<") + breq(0x0c, b"bk")
+    + breq(0x05, b"n", ARITH) + breq(0x05, b"n", ARITH) + breq(0x06, b"n", ARITH) + breq(0x0c, b"n")
+    + breq(0x1d, b"bk", struct.pack(">I", 100)) + breq(0x1c, b"bk", struct.pack(">I", 0))
+    + breq(0x04, b"bk") + breq(0x00, b"bk") + breq(0x0b) + breq(0x0a) + breq(0x10) + breq(0x10, b"items")
+    + breq(0x08) + breq(0x07),
+    "bin_quiet": breq(0x11, b"q1", SETX, b"one") + breq(0x11, b"q2", SETX, b"two") + breq(0x09, b"q1")
+    + breq(0x0d, b"q2") + breq(0x0d, b"missing") + breq(0x14, b"q1") + breq(0x15, b"c", ARITH)
+    + breq(0x19, b"q2", value=b"!") + breq(0x0a) + breq(0x18) + breq(0x17),
+    "bin_bad": breq(0x01, b"k", b"", b"v") + breq(0x01, b"k" * 251, SETX, b"v")
+    + struct.pack(">BBHBBHIIQ", 0x80, 0x01, 10, 8, 0, 0, 5, 0, 0) + b"x" * 18
+    + breq(0x00) + breq(0x05, b"k", b"\0" * 4) + breq(0x42, b"k") + breq(0x20) + breq(0x21, b"PLAIN", value=b"\0u\0p")
+    + breq(0x01, b"cas", SETX, b"v", cas=12345) + breq(0x0a) + breq(0x01, b"k", SETX, b"x", magic=0x81) + breq(0x0a),
+    "bin_large": breq(0x01, b"big", SETX, bytes(range(256)) * 80) + breq(0x0c, b"big")
+    + breq(0x01, b"huge", SETX, b"h" * 70000) + breq(0x0c, b"huge") + breq(0x0a),
+}
+
 # configurations (see fuzz/src/lib.rs): 0 base, 1 tiny -I, 2 -C -R 1, 3 -Y, 4 -M -F
 CHOICES = {"auth": [3], "too_large": [1, 0], "direct": [0, 2]}
 
@@ -72,6 +100,13 @@ def write(target, name, data):
     with open(os.path.join(d, "seed-" + name), "wb") as f:
         f.write(data)
 
+
+for name, conv in BINARY.items():
+    # binary conversations: connection target only (it negotiates the protocol)
+    for choice in ([1, 0] if name == "bin_large" else [0, 2, 4]):
+        for tag, cuts in (("1", []), ("3", [len(conv) // 3, 2 * len(conv) // 3])):
+            hdr = bytes([choice, len(cuts)]) + b"".join(struct.pack("<H", c % 65536) for c in cuts)
+            write("connection", "%s-%d-%s" % (name, choice, tag), hdr + conv)
 
 for name, conv in CONVERSATIONS.items():
     for choice in CHOICES.get(name, [0, 2]):

@@ -31,7 +31,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use memcrab::config::{Action, Config, parse_args};
+use memcrab::config::{Action, Config, Protocol, parse_args};
+use memcrab::protocol::binary;
 use memcrab::protocol::text::tokens::{strtol, strtoul};
 use memcrab::protocol::text::{
     OUT_HIGH_WATER, Session, abandon, direct_buf, direct_filled, process,
@@ -237,7 +238,59 @@ impl Model {
                 }
             }
         }
+        m.binary_requests(input);
         m
+    }
+
+    /// Every binary-protocol request the input could hold: each `0x80`
+    /// byte is read as the start of a request header.
+    fn binary_requests(&mut self, input: &[u8]) {
+        for p in 0..input.len().saturating_sub(binary::HEADER - 1) {
+            if input[p] != binary::REQUEST {
+                continue;
+            }
+            let h = &input[p..p + binary::HEADER];
+            let opcode = h[1];
+            let kl = u16::from_be_bytes([h[2], h[3]]) as usize;
+            let el = h[4] as usize;
+            let bl = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+            let head = p + binary::HEADER + el + kl;
+            if head > input.len() || kl == 0 {
+                continue;
+            }
+            let extras = &input[p + binary::HEADER..p + binary::HEADER + el];
+            let key = &input[head - kl..head];
+            let value = (bl >= el + kl)
+                .then(|| input.get(head..p + binary::HEADER + bl))
+                .flatten();
+            let k = self.keys.entry(key.to_vec()).or_default();
+            match opcode {
+                // set, add, replace and their quiet forms
+                0x01..=0x03 | 0x11..=0x13 => {
+                    if el >= 4 {
+                        k.flags.insert(u32::from_be_bytes([
+                            extras[0], extras[1], extras[2], extras[3],
+                        ]));
+                    }
+                    if let Some(v) = value {
+                        k.blocks.insert(v.to_vec());
+                    }
+                }
+                // append, prepend
+                0x0e | 0x0f | 0x19 | 0x1a => {
+                    k.composed = true;
+                    if let Some(v) = value {
+                        k.blocks.insert(v.to_vec());
+                    }
+                }
+                // incr, decr: may create the number, with flags 0
+                0x05 | 0x06 | 0x15 | 0x16 => {
+                    k.numeric = true;
+                    k.flags.insert(0);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The models of `key` and, if it reads as base64 (meta commands' `b`
@@ -563,16 +616,138 @@ fn check_output(out: &[u8], shared: &Shared, model: &Model) {
     }
 }
 
+/// Checks one batch of binary-protocol output: whole responses (magic
+/// 0x81, a body of the declared length holding extras and key), and the
+/// value of every successful get that names its key (`getk`, `gatk`,
+/// quiet or not) against the model.
+fn check_binary_output(out: &[u8], shared: &Shared, model: &Model) {
+    let limit = shared.config.item_size_max;
+    let mut pos = 0;
+    while pos < out.len() {
+        assert!(
+            out.len() - pos >= binary::HEADER,
+            "binary response cut inside its header: {}",
+            show(&out[pos..])
+        );
+        let h = &out[pos..pos + binary::HEADER];
+        assert_eq!(h[0], 0x81, "binary response with magic {:#x}", h[0]);
+        let opcode = h[1];
+        let kl = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let el = h[4] as usize;
+        let status = u16::from_be_bytes([h[6], h[7]]);
+        let bl = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        assert!(
+            kl + el <= bl,
+            "binary response: key {kl} + extras {el} > body {bl}"
+        );
+        assert!(
+            out.len() - pos - binary::HEADER >= bl,
+            "binary response body of {bl} bytes cut short ({} follow)",
+            out.len() - pos - binary::HEADER
+        );
+        let body = &out[pos + binary::HEADER..pos + binary::HEADER + bl];
+        pos += binary::HEADER + bl;
+        let get = matches!(
+            opcode,
+            0x00 | 0x09 | 0x0c | 0x0d | 0x1d | 0x1e | 0x23 | 0x24
+        );
+        if status != 0 || !get {
+            continue;
+        }
+        assert_eq!(el, 4, "a get response without its 4-byte flags");
+        let flags = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        let key = &body[el..el + kl];
+        let value = &body[el + kl..];
+        assert!(
+            value.len() <= limit,
+            "a get returned {} bytes, larger than -I {limit}",
+            value.len()
+        );
+        if kl > 0
+            && let Err(why) = model.explains(key, Some(flags), value)
+        {
+            panic!(
+                "binary get returned data the input never stored: key {} flags {flags} value {} ({} bytes): {why}",
+                show(key),
+                show(value),
+                value.len()
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Driving the protocol as the connection loop does
 
-/// Feeds `chunks` (successive reads) to one session, as
-/// `src/server/connection.rs` does: while a large data block is being read
-/// straight into its item, bytes go to [`direct_buf`] (as many as it takes
-/// per read), otherwise to the read buffer, whose unconsumed bytes are kept
-/// for the next read. Every batch of output is checked. Returns whether the
-/// session was closed.
-fn converse(shared: &Shared, sess: &mut Session, chunks: &[&[u8]], model: &Model) -> bool {
+/// A connection's protocol state once its protocol is known, as in
+/// `src/server/connection.rs`.
+enum Proto {
+    Text(Session),
+    Binary(binary::Session),
+}
+
+impl Proto {
+    fn text() -> Proto {
+        let mut s = Session::default();
+        s.direct_reads = true;
+        Proto::Text(s)
+    }
+
+    /// `-B`, or memcached's negotiation on the first byte (0x80: binary).
+    fn for_input(shared: &Shared, first: u8) -> Proto {
+        match shared.config.protocol {
+            Protocol::Ascii => Proto::text(),
+            Protocol::Binary => Proto::Binary(binary::Session::default()),
+            Protocol::Auto if first == binary::REQUEST => Proto::Binary(binary::Session::default()),
+            Protocol::Auto => Proto::text(),
+        }
+    }
+
+    fn direct_buf<'s>(&'s mut self, shared: &'s Shared) -> Option<&'s mut [u8]> {
+        match self {
+            Proto::Text(s) => direct_buf(shared, s),
+            Proto::Binary(_) => None,
+        }
+    }
+
+    fn process(&mut self, shared: &Shared, input: &[u8], out: &mut Vec<u8>) -> usize {
+        let stats = &shared.threads[0];
+        match self {
+            Proto::Text(s) => process(shared, stats, s, input, out),
+            Proto::Binary(s) => binary::process(shared, stats, s, input, out),
+        }
+    }
+
+    fn take_yielded(&mut self) -> bool {
+        match self {
+            Proto::Text(s) => std::mem::take(&mut s.yielded),
+            Proto::Binary(s) => std::mem::take(&mut s.yielded),
+        }
+    }
+
+    fn closing(&self) -> bool {
+        match self {
+            Proto::Text(s) => s.close,
+            Proto::Binary(s) => s.close,
+        }
+    }
+
+    fn check(&self, out: &[u8], shared: &Shared, model: &Model) {
+        match self {
+            Proto::Text(_) => check_output(out, shared, model),
+            Proto::Binary(_) => check_binary_output(out, shared, model),
+        }
+    }
+}
+
+/// Feeds `chunks` (successive reads) to one connection, as
+/// `src/server/connection.rs` does: the protocol is chosen on the first
+/// byte (unless `-B` or `-Y` fixed it); while a large text data block is
+/// being read straight into its item, bytes go to [`direct_buf`] (as many
+/// as it takes per read), otherwise to the read buffer, whose unconsumed
+/// bytes are kept for the next read. Every batch of output is checked.
+/// Returns whether the connection was closed.
+fn converse(shared: &Shared, proto: &mut Option<Proto>, chunks: &[&[u8]], model: &Model) -> bool {
     let stats = &shared.threads[0];
     let mut input: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
@@ -580,30 +755,33 @@ fn converse(shared: &Shared, sess: &mut Session, chunks: &[&[u8]], model: &Model
         // A read of 0 bytes would be EOF: empty chunks are skipped.
         let mut chunk: &[u8] = chunk;
         while !chunk.is_empty() {
-            if let Some(buf) = direct_buf(shared, sess) {
+            if let Some(buf) = proto.as_mut().and_then(|p| p.direct_buf(shared)) {
                 assert!(!buf.is_empty(), "direct read into an empty buffer");
                 let n = buf.len().min(chunk.len());
                 buf[..n].copy_from_slice(&chunk[..n]);
                 chunk = &chunk[n..];
-                direct_filled(shared, stats, sess, n, &mut out);
+                if let Some(Proto::Text(s)) = proto.as_mut() {
+                    direct_filled(shared, stats, s, n, &mut out);
+                }
             } else {
                 input.extend_from_slice(chunk);
                 chunk = &[];
             }
+            let p = proto.get_or_insert_with(|| Proto::for_input(shared, input[0]));
             let mut start = 0;
             let mut rounds = 0u32;
             loop {
-                let n = process(shared, stats, sess, &input[start..], &mut out);
+                let n = p.process(shared, &input[start..], &mut out);
                 assert!(
                     n <= input.len() - start,
                     "process consumed more than it was given"
                 );
                 start += n;
-                let full = out.len() >= OUT_HIGH_WATER || std::mem::take(&mut sess.yielded);
+                let full = out.len() >= OUT_HIGH_WATER || p.take_yielded();
                 let wrote = !out.is_empty();
-                check_output(&out, shared, model);
+                p.check(&out, shared, model);
                 out.clear();
-                if sess.close {
+                if p.closing() {
                     return true;
                 }
                 if !full {
@@ -629,24 +807,35 @@ fn converse(shared: &Shared, sess: &mut Session, chunks: &[&[u8]], model: &Model
 /// when the client goes away (the connection's `SessionGuard`).
 fn converse_and_close(
     shared: &Shared,
-    sess: &mut Session,
+    proto: &mut Option<Proto>,
     chunks: &[&[u8]],
     model: &Model,
 ) -> bool {
-    let closed = converse(shared, sess, chunks, model);
-    abandon(shared, sess);
+    let closed = converse(shared, proto, chunks, model);
+    if let Some(Proto::Text(s)) = proto {
+        abandon(shared, s);
+    }
     closed
 }
 
-/// Runs one fuzz input: configuration `choice`, the client's bytes arriving
-/// as `chunks`. Panics on any violated invariant.
+/// Runs one fuzz input on the text protocol: configuration `choice`, the
+/// client's bytes arriving as `chunks`. Panics on any violated invariant.
 pub fn run(choice: u8, chunks: &[&[u8]]) {
+    run_as(choice, chunks, false);
+}
+
+/// Like [`run`], the protocol chosen as a connection chooses it: binary if
+/// the first byte is 0x80 (and neither `-B ascii` nor `-Y` is set).
+pub fn run_connection(choice: u8, chunks: &[&[u8]]) {
+    run_as(choice, chunks, true);
+}
+
+fn run_as(choice: u8, chunks: &[&[u8]], negotiate: bool) {
     let shared = new_shared(choice);
     let whole: Vec<u8> = chunks.concat();
     let model = Model::from_input(&whole);
-    let mut sess = Session::default();
-    sess.direct_reads = true;
-    converse_and_close(&shared, &mut sess, chunks, &model);
+    let mut proto = (!negotiate).then(Proto::text);
+    converse_and_close(&shared, &mut proto, chunks, &model);
 
     // Read back every key the input could have stored, on a fresh
     // (authenticated) session.
@@ -668,7 +857,8 @@ pub fn run(choice: u8, chunks: &[&[u8]]) {
     if !sweep.is_empty() {
         let mut sess = Session::default();
         sess.authenticated = true;
-        let closed = converse_and_close(&shared, &mut sess, &[&sweep], &model);
+        sess.direct_reads = true;
+        let closed = converse_and_close(&shared, &mut Some(Proto::Text(sess)), &[&sweep], &model);
         assert!(!closed, "the read-back session was closed");
     }
 }
@@ -748,12 +938,11 @@ mod tests {
         let mut block = b"set big 3 0 20000\r\n".to_vec();
         block.extend(std::iter::repeat_n(b'z', 20000));
         let model = Model::from_input(&block);
-        let mut sess = Session::default();
-        sess.direct_reads = true;
+        let mut proto = None;
         let pieces: Vec<&[u8]> = block.chunks(3000).collect();
-        converse(&shared, &mut sess, &pieces[..3], &model);
-        assert!(direct_buf(&shared, &mut sess).is_some());
-        abandon(&shared, &mut sess);
+        converse(&shared, &mut proto, &pieces[..3], &model);
+        assert!(proto.as_mut().unwrap().direct_buf(&shared).is_some());
+        converse_and_close(&shared, &mut proto, &[], &model);
     }
 
     /// Every seed (and saved crash) of both targets runs clean.
@@ -774,7 +963,7 @@ mod tests {
                     let t = std::time::Instant::now();
                     if split {
                         if let Some((choice, chunks)) = split_input(&data) {
-                            run(choice, &chunks);
+                            run_connection(choice, &chunks);
                         }
                     } else if let Some((&choice, stream)) = data.split_first() {
                         run(choice, &[stream]);
@@ -800,6 +989,42 @@ mod tests {
         let m = Model::from_input(b"ms \xc8\xffZm!9v 3 b F1\r\nbar\r\nms Zm8 1 b\r\nx\r\n");
         assert!(m.explains(b"foo", Some(1), b"bar").is_ok());
         assert!(m.explains(b"fo", Some(0), b"x").is_ok());
+    }
+
+    /// The checkers catch a value the input never stored.
+    #[test]
+    #[should_panic(expected = "never stored")]
+    fn text_checker_catches_foreign_values() {
+        let shared = new_shared(0);
+        let model = Model::from_input(b"set k 0 0 1\r\nx\r\n");
+        check_output(b"VALUE k 0 1\r\ny\r\nEND\r\n", &shared, &model);
+    }
+
+    #[test]
+    #[should_panic(expected = "never stored")]
+    fn binary_checker_catches_foreign_values() {
+        let shared = new_shared(0);
+        let model = Model::from_input(b"set k 0 0 1\r\nx\r\n");
+        // a getk response (0x0c) for key "k", flags 0, value "y"
+        let mut r = vec![0x81, 0x0c, 0, 1, 4, 0, 0, 0, 0, 0, 0, 6];
+        r.extend_from_slice(&[0; 12]);
+        r.extend_from_slice(&[0, 0, 0, 0, b'k', b'y']);
+        check_binary_output(&r, &shared, &model);
+    }
+
+    /// Binary sets are in the model, and a binary conversation runs clean.
+    #[test]
+    fn binary_requests_are_modelled() {
+        let mut set = vec![0x80, 0x01, 0, 2, 8, 0, 0, 0, 0, 0, 0, 15];
+        set.extend_from_slice(&[0; 12]);
+        set.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0]);
+        set.extend_from_slice(b"bkhello");
+        let m = Model::from_input(&set);
+        assert!(m.explains(b"bk", Some(5), b"hello").is_ok());
+        let mut getk = vec![0x80, 0x0c, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2];
+        getk.extend_from_slice(&[0; 12]);
+        getk.extend_from_slice(b"bk");
+        run_connection(0, &[&set, &getk]);
     }
 
     #[test]

@@ -377,6 +377,7 @@ fn values_around_item_size_max() {
 #[test]
 fn long_lines() {
     let p = pair!();
+    let base = rss(&p.subject);
     // without a newline, in 256-byte pieces: closed once past 2048 bytes
     for line in [
         vec![b'x'; 3000],
@@ -425,6 +426,7 @@ fn long_lines() {
     for srv in p.servers() {
         assert_serving(srv, "after long lines");
     }
+    assert_peak_within(&p.subject, base, 16 * MIB, "long lines");
 }
 
 /// memcrab bounds a multi-get line at 4 MiB (memcached does not): a get
@@ -481,6 +483,7 @@ fn endless_get_line_is_cut_at_4_mib() {
 #[test]
 fn long_keys_and_control_characters() {
     let p = pair!();
+    let base = rss(&p.subject);
     for len in [250, 251, 300, 2000] {
         let k = "k".repeat(len);
         let conv = [
@@ -546,6 +549,7 @@ fn long_keys_and_control_characters() {
     for srv in p.servers() {
         assert_serving(srv, "after odd keys");
     }
+    assert_peak_within(&p.subject, base, 8 * MIB, "odd keys");
 }
 
 /// memcached reads a command line as a C string: a NUL byte ends it (the
@@ -556,6 +560,7 @@ fn long_keys_and_control_characters() {
 #[test]
 fn nul_ends_a_command_line() {
     let p = pair!();
+    let base = rss(&p.subject);
     p.steps(&[
         // the key "a\0b": memcached sees "set a" (ERROR), then "x" (ERROR)
         (
@@ -581,6 +586,7 @@ fn nul_ends_a_command_line() {
             b"VALUE q 0 1\r\nx\r\nEND\r\n",
         ),
     ]);
+    assert_peak_within(&p.subject, base, 8 * MIB, "NUL bytes");
 }
 
 /// `stats detail on` is open to every client, and then every command on a
@@ -646,6 +652,7 @@ fn many_detail_prefixes_stay_cheap() {
 #[test]
 fn meta_commands_with_hostile_input() {
     let p = pair!("-I", "64k", "-o", "slab_chunk_max=32768");
+    let base = rss(&p.subject);
     let k250 = "k".repeat(250);
     let k251 = "k".repeat(251);
     let flags50 = " v".repeat(50);
@@ -688,6 +695,7 @@ fn meta_commands_with_hostile_input() {
     for srv in p.servers() {
         assert_serving(srv, "after hostile meta commands");
     }
+    assert_peak_within(&p.subject, base, 16 * MIB, "hostile meta commands");
 }
 
 // ---------------------------------------------------------------------------
@@ -899,6 +907,7 @@ fn stalled_large_data_blocks() {
 fn slowloris() {
     const SLOW: usize = 20;
     let p = pair!();
+    let base = rss(&p.subject);
     let (r, s) = p.run(|srv| {
         let convs: Vec<Vec<u8>> = (0..SLOW)
             .map(|i| {
@@ -934,6 +943,7 @@ fn slowloris() {
             format!("STORED\r\nVALUE slow{i} 0 5\r\nhello\r\nEND\r\n").as_bytes(),
         );
     }
+    assert_peak_within(&p.subject, base, 8 * MIB, "slowloris");
 }
 
 /// Half-open sockets: a client that shuts down its write side gets the
@@ -942,6 +952,7 @@ fn slowloris() {
 #[test]
 fn half_closed_clients() {
     let p = pair!();
+    let base = rss(&p.subject);
     let big = patterned(512 * 1024, 4);
     for srv in p.servers() {
         assert_eq!(
@@ -978,6 +989,7 @@ fn half_closed_clients() {
     for srv in p.servers() {
         assert_serving(srv, "after half-closed clients");
     }
+    assert_peak_within(&p.subject, base, 8 * MIB, "half-closed clients");
 }
 
 /// Clients that vanish: mid-command, mid-data block, and while a large
@@ -1112,4 +1124,173 @@ fn more_clients_than_max_connections() {
         assert_serving(srv, "after too many clients");
         assert_peak_within(srv, base, 16 * MIB, "200 excess clients");
     });
+}
+
+// ---------------------------------------------------------------------------
+// The binary protocol
+
+/// Binary-protocol clients with hostile headers and habits: a `set`
+/// declaring a 4 GiB body (answered and closed as memcached does, nothing
+/// buffered), 100,000 pipelined `getk`s of a 1 KiB value from
+/// a client that does not read (then every response arrives), and 16
+/// clients that send all but the last 1000 bytes of a 1 MiB value and
+/// stall (binary values go through the read buffer: up to `-I` each, bound
+/// 2 x `-I` each plus 8 MiB). Others are served throughout, as memcached
+/// serves them.
+#[test]
+fn binary_protocol_hostile_clients() {
+    const GETS: usize = 100_000;
+    const STALLED: usize = 16;
+    let p = pair!();
+    let value = patterned(1024, 7);
+    let big: Vec<Vec<u8>> = (0..STALLED)
+        .map(|i| patterned(1024 * 1024 - 200, i as u8))
+        .collect();
+    let both = p.run(|srv| {
+        let name = srv.side.name();
+        let mut c = srv.connect();
+        let r = c.send_binary(&bin::store(bin::SET, b"k", 3, 0, &value, 0, 1));
+        assert_eq!(bin::parse(&r.bytes).0[0].status, bin::OK, "{name}");
+        // the exact response to one getk of k (its cas is the server's own)
+        let one = c.send_binary(&bin::req(bin::GETK, b"k", 0)).bytes;
+        assert_eq!(bin::parse(&one).0.len(), 1, "{name}: {}", bin::render(&one));
+        drop(c);
+        let base = rss(srv);
+
+        // 1. a 4 GiB body: memcached refuses it and closes
+        let mut huge = raw(srv);
+        let extras = [0u8; 8];
+        let header = bin::Req {
+            opcode: bin::SET,
+            key: b"huge",
+            extras: &extras,
+            body_len: Some(0xFFFF_FFF0),
+            opaque: 77,
+            ..bin::Req::default()
+        }
+        .bytes();
+        let _ = huge.write_all(&header);
+        let junk = vec![b'j'; 256 * 1024];
+        for _ in 0..16 {
+            if huge.write_all(&junk).is_err() {
+                break;
+            }
+        }
+        let mut huge_reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        let huge_closed = loop {
+            match huge.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => huge_reply.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if Instant::now() > deadline {
+                        break false;
+                    }
+                }
+                Err(_) => break true,
+            }
+        };
+        assert_serving(srv, "after a 4 GiB binary body");
+
+        // 2. 100,000 pipelined getk, not read
+        let s = raw(srv);
+        let mut w = s.try_clone().unwrap();
+        w.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+        let written = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let written = written.clone();
+            thread::spawn(move || {
+                let batch = bin::req(bin::GETK, b"k", 0).repeat(1000);
+                for _ in 0..GETS / 1000 {
+                    if w.write_all(&batch).is_err() {
+                        return false;
+                    }
+                    written.fetch_add(1000, Ordering::Relaxed);
+                }
+                true
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = usize::MAX;
+        loop {
+            sleep(Duration::from_millis(300));
+            let now = written.load(Ordering::Relaxed);
+            if now == last || now == GETS || Instant::now() > deadline {
+                break;
+            }
+            last = now;
+        }
+        assert_serving(srv, "during a binary pipelined flood");
+
+        // 3. stalled 1 MiB values
+        let mut stalled: Vec<TcpStream> = (0..STALLED).map(|_| raw(srv)).collect();
+        let sets: Vec<Vec<u8>> = big
+            .iter()
+            .enumerate()
+            .map(|(i, v)| bin::store(bin::SET, format!("big{i}").as_bytes(), 0, 0, v, 0, i as u32))
+            .collect();
+        for (c, set) in stalled.iter_mut().zip(&sets) {
+            c.write_all(&set[..set.len() - 1000]).unwrap();
+        }
+        sleep(Duration::from_millis(500));
+        assert_serving(srv, "while binary values stall");
+        assert_peak_within(
+            srv,
+            base,
+            STALLED as u64 * 2 * MIB + 16 * MIB,
+            "binary: 4 GiB body, 100k unread getk, 16 stalled 1 MiB values",
+        );
+
+        // the flood's responses, all of them
+        let expected = one.repeat(GETS);
+        let mut s = s;
+        let got = read_matching(&mut s, &expected, Duration::from_secs(60));
+        assert!(writer.join().unwrap(), "{name}: writes failed");
+        assert_eq!(
+            got,
+            expected.len(),
+            "{name}: getk responses differ or stop at byte {got}"
+        );
+        // the stalled values complete and are stored
+        for (i, (c, set)) in stalled.iter_mut().zip(&sets).enumerate() {
+            c.write_all(&set[set.len() - 1000..]).unwrap();
+            c.write_all(&bin::req(bin::NOOP, b"", 0)).unwrap();
+            let mut resp = Vec::new();
+            let deadline = Instant::now() + REPLY_TIMEOUT;
+            while bin::parse(&resp).0.len() < 2 && Instant::now() < deadline {
+                match c.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => resp.extend_from_slice(&buf[..n]),
+                    Err(_) => {}
+                }
+            }
+            let packets = bin::parse(&resp).0;
+            assert!(
+                packets.len() == 2 && packets[0].status == bin::OK,
+                "{name}: stalled value {i}: {}",
+                bin::render(&resp)
+            );
+        }
+        let mut c = srv.connect();
+        let r = c.send_binary(&bin::req(bin::GETK, b"big15", 0));
+        assert_eq!(bin::parse(&r.bytes).0[0].value, big[15], "{name}: big15");
+        assert_serving(srv, "after hostile binary clients");
+        (huge_reply, huge_closed)
+    });
+    // memcached answers "Too large." (opaque 77) and closes once the body
+    // keeps coming; the reply can be lost to the reset a close with unread
+    // bytes sends, so an empty reply is accepted too.
+    for (side, (reply, _closed)) in [("memcached", &both.0), ("memcrab", &both.1)] {
+        let (packets, rest) = bin::parse(reply);
+        assert!(
+            rest.is_empty()
+                && (packets.is_empty()
+                    || (packets.len() == 1
+                        && packets[0].status == bin::TOO_LARGE
+                        && packets[0].opaque == 77)),
+            "{side}: reply to a set declaring a 4 GiB body: {}",
+            bin::render(reply)
+        );
+    }
 }
