@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes memcrab's text protocol with cargo-fuzz (libFuzzer + AddressSanitizer).
+# Fuzzes memcrab's protocol code with cargo-fuzz (libFuzzer + AddressSanitizer).
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs N] [--no-asan] [target...]
 #
@@ -16,11 +16,14 @@
 # fuzz/src/lib.rs).
 #
 # Built optimized with debug assertions (-O -a: an integer overflow is a
-# crash) and AddressSanitizer (--no-asan: without; faster). Each target runs for --seconds (default 60) starting from its seed corpus
-# (fuzz/corpus/<target>/seed-*, made by fuzz/seeds/make_seeds.py) with the
-# dictionary fuzz/memcached.dict. The script prints, per target: executions,
-# coverage (libFuzzer's "cov" edges and "ft" features), corpus size and
-# crashes; crashing inputs are saved in fuzz/artifacts/<target>/.
+# crash) and AddressSanitizer (--no-asan: without, ~4x faster); the first
+# build takes ~6 min. Each target runs for --seconds (default 60) from its
+# corpus (fuzz/corpus/<target>/: the seeds made by fuzz/seeds/make_seeds.py,
+# plus what earlier runs found) with the dictionary fuzz/memcached.dict.
+# --jobs N runs N fuzzing processes per target. The script prints, per
+# target: executions, coverage (libFuzzer's "cov" edges and "ft"
+# features), corpus size and crashes; crashing inputs are saved in
+# fuzz/artifacts/<target>/.
 # The targets' own stderr (-vv logging that inputs turn on) is closed while
 # fuzzing (-close_fd_mask=2); reproduce a crash to see its panic message:
 #   cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> artifacts/<target>/<file>
