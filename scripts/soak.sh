@@ -27,10 +27,11 @@
 #   + 42: one slab page per slab class granted beyond -m (memcached grants
 #     a class its first page even over the limit; 42 classes at the
 #     default -f 1.25, -I 1m)
-#   + connections x 64 KiB: a connection's 16 KiB read and output buffers
-#     at rest, plus as much again for a value in flight
+#   + 4: the worker threads' buffer pools (1 MiB each, -t 4); an idle
+#     connection holds no buffer
+#   + connections x 16 KiB: buffers of connections caught mid-request
 #   + 16: the index, the worker runtimes, the binary (~4 MiB idle)
-# = 105 MiB for 500 connections. (memcached 1.6.18 peaks at ~44 MiB under
+# = 86 MiB for 500 connections. (memcached 1.6.18 peaks at ~42 MiB under
 # the same workload.) docs/reliability.md has the measured numbers.
 #
 # Environment: MEMCRAB_BIN (default <repo>/target/release/memcrab),
@@ -63,7 +64,7 @@ while (($#)); do
         ;;
     esac
 done
-RSS_LIMIT_MIB="${RSS_LIMIT_MIB:-$((MEM_MB + 42 + CONNS * 64 / 1024 + 16))}"
+RSS_LIMIT_MIB="${RSS_LIMIT_MIB:-$((MEM_MB + 42 + 4 + CONNS * 16 / 1024 + 16))}"
 
 MEMCRAB_BIN="${MEMCRAB_BIN:-$REPO/target/release/memcrab}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"

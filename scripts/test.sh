@@ -11,13 +11,16 @@
 #    differential tests instead of skipping them. protocol-tests find the
 #    server at target/release/memcrab;
 # 4. runs the storage unit tests under Valgrind's memcheck (scripts/memcheck.sh);
-# 5. real clients, multi-node, session sharing: installs their Debian
+# 5. the soak test, 60 s (scripts/soak.sh --duration 60): 500 connections
+#    of verified mixed operations at -m 16, clients killed mid-request,
+#    RSS bounded, SIGTERM under load;
+# 6. real clients, multi-node, session sharing: installs their Debian
 #    packages (each script's --install), then runs scripts/clients.sh (client
 #    libraries), scripts/cluster-test.sh (nutcracker in front of 3 nodes) and
 #    examples/session-sharing/run.sh test (nginx + 2 PHP-FPM), each against
 #    memcrab and then against memcached, which checks the checks.
 #
-# --quick skips step 5.
+# --quick skips steps 5 and 6.
 # Exit status: non-zero if any step fails.
 set -euo pipefail
 
@@ -85,6 +88,8 @@ scripts/memcheck.sh
 
 if [[ $QUICK == 0 ]]; then
     MEMCRAB_BIN="$REPO/target/release/memcrab"
+    step "scripts/soak.sh --duration 60"
+    scripts/soak.sh --duration 60
     step "real clients, multi-node, session sharing: packages"
     scripts/clients.sh --install
     examples/session-sharing/run.sh --install

@@ -842,6 +842,41 @@ fn stalled_readers_of_large_values() {
     });
 }
 
+/// Many connections that each fetched a large value and then went idle:
+/// an idle connection holds no read or output buffer (they return to a
+/// per-worker pool of at most 1 MiB), so memory does not grow with the
+/// number of connections times the largest reply each ever had.
+/// Bound: 4 KiB per connection (its task and state) plus 8 MiB (without
+/// the pool, 400 connections kept ~84 MiB).
+#[test]
+fn idle_connections_after_large_replies() {
+    const CONNS: usize = 400;
+    let p = pair!("-c", "2048");
+    let big = patterned(200 * 1024, 3);
+    p.run(|srv| {
+        let r = srv.converse(&set_cmd("big", 1, 0, &big));
+        assert_eq!(r.bytes, b"STORED\r\n");
+        let base = rss(srv);
+        let expected = cat(&[&value_reply("big", 1, &big), b"END\r\n"]);
+        let mut idle = Vec::with_capacity(CONNS);
+        for i in 0..CONNS {
+            let mut s = raw(srv);
+            s.write_all(b"get big\r\n").unwrap();
+            let got = read_matching(&mut s, &expected, Duration::from_secs(10));
+            assert_eq!(got, expected.len(), "{}: reply {i}", srv.side.name());
+            idle.push(s);
+        }
+        assert_peak_within(
+            srv,
+            base,
+            CONNS as u64 * 4 * KIB + 8 * MIB,
+            "400 idle connections after 200 KiB replies",
+        );
+        assert_serving(srv, "with 400 idle connections");
+        drop(idle);
+    });
+}
+
 /// Clients that send most of a large data block and then stall: memcrab
 /// buffers a pending data block in the connection (memcached reads it into
 /// the item, inside `-m`), so each such client costs up to `-I` of memory

@@ -1,8 +1,9 @@
 //! One client connection: read what arrived, answer every complete command,
 //! write the answers in one go.
 
+use std::cell::RefCell;
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -13,13 +14,51 @@ use crate::protocol::binary;
 use crate::protocol::text::{self, OUT_HIGH_WATER};
 use crate::stats::{ThreadStats, add};
 
-/// Read buffer kept per connection between requests.
+/// Size of a fresh read or output buffer.
 const READ_CHUNK: usize = 16 * 1024;
-/// A buffer grown beyond this (large values, long pipelines) is shrunk
-/// back once that many batches in a row did not need it: shrinking after
-/// every large request would reallocate and page-fault on every one.
-const KEEP_CAPACITY: usize = 64 * 1024;
-const SHRINK_AFTER: u32 = 64;
+/// Buffers come from a per-worker pool and go back to it whenever their
+/// connection has nothing in them, so an idle connection holds no buffer
+/// (memcached's per-thread read buffers do the same) and a worker's busy
+/// connections reuse warm memory. The pool keeps at most `POOL_BYTES` of
+/// capacity; a buffer larger than `POOL_MAX_BUF` is freed on return.
+const POOL_BYTES: usize = 1024 * 1024;
+const POOL_MAX_BUF: usize = 512 * 1024;
+
+struct Pool {
+    bufs: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool { bufs: Vec::new(), bytes: 0 }) };
+}
+
+/// A buffer from this thread's pool (or a new one).
+fn take_buf() -> Vec<u8> {
+    POOL.with_borrow_mut(|pool| {
+        let buf = pool.bufs.pop()?;
+        pool.bytes -= buf.capacity();
+        Some(buf)
+    })
+    .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+}
+
+/// Gives `buf` back to the pool if it is empty; a buffer still holding
+/// bytes stays with its connection.
+fn give_back(buf: &mut Vec<u8>) {
+    if !buf.is_empty() || buf.capacity() == 0 {
+        return;
+    }
+    let buf = std::mem::take(buf);
+    if buf.capacity() <= POOL_MAX_BUF {
+        POOL.with_borrow_mut(|pool| {
+            if pool.bytes + buf.capacity() <= POOL_BYTES {
+                pool.bytes += buf.capacity();
+                pool.bufs.push(buf);
+            }
+        });
+    }
+}
 
 pub async fn serve<S>(
     mut stream: S,
@@ -30,8 +69,10 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Both stay empty (unallocated) while the connection waits for a
+    // request; see `take_buf`.
+    let mut input: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
     // -B ascii (and -Y) connections are ascii from the start, -B binary
     // ones binary; others are negotiated on their first byte.
     let mut guard = SessionGuard {
@@ -55,7 +96,6 @@ pub async fn serve<S>(
     // shared Notify's lock on every request.
     let stop = shared.stopped();
     tokio::pin!(stop);
-    let mut small_batches = 0u32;
     loop {
         // A large data block goes straight into its item; anything else
         // into the read buffer, with room for what the pending command
@@ -64,11 +104,23 @@ pub async fn serve<S>(
             read_or_stop(stream.read(buf), idle, &mut stop, stats).await
         } else {
             let want = sess.as_ref().map_or(0, Session::want);
-            let room = want.saturating_sub(input.len()).max(READ_CHUNK / 4);
-            if input.capacity() - input.len() < room {
-                input.reserve(room.max(READ_CHUNK));
-            }
-            read_or_stop(stream.read_buf(&mut input), idle, &mut stop, stats).await
+            let read = std::future::poll_fn(|cx| {
+                // A buffer only for the attempt: one that is still empty
+                // when the socket has nothing goes back to the pool.
+                if input.capacity() == 0 {
+                    input = take_buf();
+                }
+                let room = want.saturating_sub(input.len()).max(READ_CHUNK / 4);
+                if input.capacity() - input.len() < room {
+                    input.reserve(room.max(READ_CHUNK));
+                }
+                let r = pin!(stream.read_buf(&mut input)).poll(cx);
+                if r.is_pending() {
+                    give_back(&mut input);
+                }
+                r
+            });
+            read_or_stop(read, idle, &mut stop, stats).await
         };
         let Some(n) = n else {
             return;
@@ -93,8 +145,10 @@ pub async fn serve<S>(
         {
             text::direct_filled(shared, stats, s, n, &mut out);
         }
+        if out.capacity() == 0 {
+            out = take_buf();
+        }
         let mut start = 0;
-        let mut peak = input.len();
         loop {
             start += sess.process(shared, stats, &input[start..], &mut out);
             let full = out.len() >= OUT_HIGH_WATER || sess.take_yielded();
@@ -103,7 +157,6 @@ pub async fn serve<S>(
                     return;
                 }
                 add(&stats.c.bytes_written, out.len() as u64);
-                peak = peak.max(out.len());
                 out.clear();
             }
             if sess.closing() {
@@ -116,19 +169,8 @@ pub async fn serve<S>(
             tokio::task::yield_now().await;
         }
         input.drain(..start);
-        small_batches = if peak > KEEP_CAPACITY {
-            0
-        } else {
-            small_batches + 1
-        };
-        if small_batches >= SHRINK_AFTER {
-            if input.is_empty() && input.capacity() > KEEP_CAPACITY {
-                input.shrink_to(READ_CHUNK);
-            }
-            if out.capacity() > KEEP_CAPACITY {
-                out.shrink_to(READ_CHUNK);
-            }
-        }
+        give_back(&mut input);
+        give_back(&mut out);
         if shared.is_stopping() {
             return;
         }
@@ -245,5 +287,46 @@ impl Drop for SessionGuard<'_> {
         if let Some(Session::Text(s)) = &mut self.sess {
             text::abandon(self.shared, s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pooled() -> (usize, usize) {
+        POOL.with_borrow(|p| (p.bufs.len(), p.bytes))
+    }
+
+    #[test]
+    fn buffers_return_to_the_pool_only_when_empty_and_within_budget() {
+        // Each test runs on its own thread: its pool starts empty.
+        assert_eq!(pooled(), (0, 0));
+        let mut a = take_buf();
+        assert_eq!(a.capacity(), READ_CHUNK);
+        a.extend_from_slice(b"partial command");
+        give_back(&mut a);
+        assert_eq!(pooled(), (0, 0), "a buffer holding bytes stays");
+        assert!(!a.is_empty());
+        a.clear();
+        give_back(&mut a);
+        assert_eq!(a.capacity(), 0, "the connection keeps nothing");
+        assert_eq!(pooled(), (1, READ_CHUNK));
+        // Reuse: the same allocation comes back.
+        let mut b = take_buf();
+        assert_eq!(pooled(), (0, 0));
+        assert_eq!(b.capacity(), READ_CHUNK);
+        // Too large for the pool: freed.
+        b.reserve(POOL_MAX_BUF + 1);
+        give_back(&mut b);
+        assert_eq!(pooled(), (0, 0));
+        // The byte budget holds.
+        let mut bufs: Vec<Vec<u8>> = (0..(POOL_BYTES / READ_CHUNK + 8))
+            .map(|_| take_buf())
+            .collect();
+        for buf in &mut bufs {
+            give_back(buf);
+        }
+        assert_eq!(pooled(), (POOL_BYTES / READ_CHUNK, POOL_BYTES));
     }
 }
