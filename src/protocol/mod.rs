@@ -2,6 +2,8 @@
 //! binary protocol, over the same store and counters. A connection speaks
 //! one of them, chosen by `-B` or by its first byte.
 
+use std::io::IoSlice;
+
 pub mod base64;
 pub mod binary;
 pub mod text;
@@ -34,4 +36,22 @@ fn key_hash(key: &[u8]) -> u64 {
     key.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Writes to the client's socket now, without waiting: what a reply of a
+/// large value uses to send the value straight from its item (under the
+/// item's lock) instead of copying it into the output buffer, as memcached
+/// sends values from items. Returns the bytes written: 0 if the socket
+/// would block (or failed: the connection's next write reports that).
+pub trait SendNow {
+    fn send_now(&mut self, bufs: &[IoSlice<'_>]) -> usize;
+}
+
+/// For callers without a socket (tests, fuzzing): everything is copied.
+pub struct NoSend;
+
+impl SendNow for NoSend {
+    fn send_now(&mut self, _: &[IoSlice<'_>]) -> usize {
+        0
+    }
 }

@@ -5,13 +5,14 @@ use std::cell::RefCell;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use crate::config::Protocol;
-use crate::protocol::binary;
 use crate::protocol::text::{self, OUT_HIGH_WATER};
+use crate::protocol::{SendNow, binary};
 use crate::stats::{ThreadStats, add};
 
 /// Size of a fresh read or output buffer.
@@ -150,7 +151,11 @@ pub async fn serve<S>(
         }
         let mut start = 0;
         loop {
-            start += sess.process(shared, stats, &input[start..], &mut out);
+            let mut send = Sender {
+                stream: &mut stream,
+                stats,
+            };
+            start += sess.process(shared, stats, &input[start..], &mut out, &mut send);
             let full = out.len() >= OUT_HIGH_WATER || sess.take_yielded();
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
@@ -216,9 +221,10 @@ impl Session {
         stats: &ThreadStats,
         input: &[u8],
         out: &mut Vec<u8>,
+        send: &mut dyn SendNow,
     ) -> usize {
         match self {
-            Session::Text(s) => text::process(shared, stats, s, input, out),
+            Session::Text(s) => text::process_sending(shared, stats, s, input, out, send),
             Session::Binary(s) => binary::process(shared, stats, s, input, out),
         }
     }
@@ -242,6 +248,28 @@ impl Session {
         match self {
             Session::Text(s) => std::mem::take(&mut s.yielded),
             Session::Binary(s) => std::mem::take(&mut s.yielded),
+        }
+    }
+}
+
+/// Writes to the socket without waiting (see [`SendNow`]).
+struct Sender<'a, S> {
+    stream: &'a mut S,
+    stats: &'a ThreadStats,
+}
+
+impl<S: AsyncWrite + Unpin> SendNow for Sender<'_, S> {
+    fn send_now(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
+        // One non-blocking attempt: with no waker to wake, a socket that
+        // would block just takes nothing now; the connection's next
+        // `write_all` registers the real waker.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut *self.stream).poll_write_vectored(&mut cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                add(&self.stats.c.bytes_written, n as u64);
+                n
+            }
+            _ => 0,
         }
     }
 }

@@ -92,7 +92,7 @@ pub struct ItemView<'a> {
     slabs: &'a Slabs,
 }
 
-impl ItemView<'_> {
+impl<'a> ItemView<'a> {
     pub fn value_len(&self) -> usize {
         self.value_len
     }
@@ -103,7 +103,7 @@ impl ItemView<'_> {
     }
 
     /// Calls `f` with each piece of the value, in order.
-    pub fn value(&self, mut f: impl FnMut(&[u8])) {
+    pub fn value(&self, mut f: impl FnMut(&'a [u8])) {
         f(self.first);
         let mut left = self.value_len - self.first.len();
         let mut r = self.next;

@@ -21,6 +21,7 @@ use memchr::memchr;
 
 pub use admin::VERSION;
 
+use crate::protocol::{NoSend, SendNow};
 use crate::server::Shared;
 use crate::stats::ThreadStats;
 use tokens::Tokens;
@@ -87,6 +88,8 @@ pub struct Ctx<'a> {
     pub noreply: bool,
     /// `-vv`: log requests and replies to stderr, as memcached does.
     pub verbose: bool,
+    /// Large values go to the socket from their items.
+    pub send: &'a mut dyn SendNow,
 }
 
 impl<'a> Ctx<'a> {
@@ -123,6 +126,19 @@ pub fn process(
     sess: &mut Session,
     input: &[u8],
     out: &mut Vec<u8>,
+) -> usize {
+    process_sending(shared, stats, sess, input, out, &mut NoSend)
+}
+
+/// [`process`], with replies of large values written to the socket by
+/// `send` (what `out` held first goes with them).
+pub fn process_sending(
+    shared: &Shared,
+    stats: &ThreadStats,
+    sess: &mut Session,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    send: &mut dyn SendNow,
 ) -> usize {
     let mut pos = 0;
     let mut commands = 0;
@@ -181,6 +197,7 @@ pub fn process(
             sess,
             noreply: false,
             verbose,
+            send: &mut *send,
         };
         // memcached's authentication path logs its replies, not the lines.
         if verbose && !std::mem::take(&mut ctx.sess.logged) && !authenticating {
@@ -228,9 +245,8 @@ fn dispatch(ctx: &mut Ctx<'_>, line: &[u8], data: &[u8]) -> Step {
         return Step::Done(0);
     }
     // Token-count checks answer ERROR, as memcached 1.6.18 does.
-    let count_ok = |ok: bool| ok;
     match cmd {
-        b"get" | b"bget" if count_ok(n >= 3) => retrieval::get(ctx, &t, false, false),
+        b"get" | b"bget" if n >= 3 => retrieval::get(ctx, &t, false, false),
         b"gets" if n >= 3 => retrieval::get(ctx, &t, true, false),
         b"gat" if n >= 3 => retrieval::get(ctx, &t, false, true),
         b"gats" if n >= 3 => retrieval::get(ctx, &t, true, true),

@@ -1,7 +1,10 @@
 //! get, gets, gat, gats: `get <key>*`, `gat <exptime> <key>*`.
 
+use std::io::IoSlice;
+
 use super::tokens::{KEY_MAX_LENGTH, Tokens, strtol};
 use super::{Ctx, OUT_HIGH_WATER, Step};
+use crate::protocol::SendNow;
 use crate::stats::bump;
 use crate::storage::store::PREFETCH_KEYS;
 use crate::storage::{ItemView, Lookup};
@@ -69,8 +72,13 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
         &s.c.cmd_get
     });
     let out = &mut *ctx.out;
+    let send = &mut *ctx.send;
     let found = ctx.shared.store.get(key, exptime, |item| {
-        write_value(out, item, with_cas);
+        if item.value_len() >= SEND_MIN {
+            send_value(out, item, with_cas, send);
+        } else {
+            write_value(out, item, with_cas);
+        }
         item.class
     });
     ctx.shared.detail_get(key, found.is_ok());
@@ -92,10 +100,61 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
     }
 }
 
+/// Values from this size on are written from their items (see
+/// [`SendNow`]); copying smaller ones costs less than a system call.
+const SEND_MIN: usize = 16 * 1024;
+/// Pieces of one value sent at once (a value spans few chunks: 2 for the
+/// largest at the default `-I 1m`).
+const SEND_PIECES: usize = 8;
+
+/// [`write_value`], but sends what `out` holds, the reply and its value
+/// straight from the item's memory, in one `writev`; only what the socket
+/// did not take is copied into `out`.
+fn send_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool, send: &mut dyn SendNow) {
+    write_header(out, item, with_cas, 0);
+    let mut pieces = [&b""[..]; SEND_PIECES + 1];
+    let mut n = 0;
+    item.value(|piece| {
+        if let Some(slot) = pieces.get_mut(n) {
+            *slot = piece;
+        }
+        n += 1;
+    });
+    if n > SEND_PIECES {
+        item.value(|piece| out.extend_from_slice(piece));
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    pieces[n] = b"\r\n";
+    let pieces = &pieces[..=n];
+    let mut iov = [IoSlice::new(&[]); SEND_PIECES + 2];
+    iov[0] = IoSlice::new(out);
+    for (slot, piece) in iov[1..].iter_mut().zip(pieces) {
+        *slot = IoSlice::new(piece);
+    }
+    let mut sent = send.send_now(&iov[..=pieces.len()]);
+    // Keep the rest, in order, for the connection to write.
+    let from_out = sent.min(out.len());
+    out.drain(..from_out);
+    sent -= from_out;
+    for piece in pieces {
+        let skip = sent.min(piece.len());
+        sent -= skip;
+        out.extend_from_slice(&piece[skip..]);
+    }
+}
+
 /// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`
 pub fn write_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool) {
+    write_header(out, item, with_cas, item.value_len());
+    item.value(|part| out.extend_from_slice(part));
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n`, with room for `extra` more.
+fn write_header(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool, extra: usize) {
     let mut num = itoa::Buffer::new();
-    out.reserve(item.key.len() + item.value_len() + 48);
+    out.reserve(item.key.len() + extra + 48);
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(item.key);
     out.push(b' ');
@@ -107,6 +166,75 @@ pub fn write_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool) {
         out.extend_from_slice(num.format(item.cas).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    item.value(|part| out.extend_from_slice(part));
-    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+
+    use super::super::{Session, process, process_sending};
+    use crate::config::Config;
+    use crate::protocol::SendNow;
+    use crate::server::Shared;
+    use crate::stats::ThreadStats;
+
+    /// A socket that takes at most `room` bytes per call.
+    struct Socket {
+        room: usize,
+        got: Vec<u8>,
+    }
+
+    impl SendNow for Socket {
+        fn send_now(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+            let before = self.got.len();
+            for b in bufs {
+                let n = b.len().min(self.room - (self.got.len() - before));
+                self.got.extend_from_slice(&b[..n]);
+            }
+            self.got.len() - before
+        }
+    }
+
+    /// Whatever the socket takes, what it got followed by what is left in
+    /// the output buffer is the reply, byte for byte.
+    #[test]
+    fn large_values_sent_from_items_in_any_split() {
+        let shared = Shared::new(Config::default(), Vec::new());
+        let stats = ThreadStats::default();
+        let value: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut sess = Session::default();
+        let mut out = Vec::new();
+        let set = [
+            format!("set big 3 0 {}\r\n", value.len()).as_bytes(),
+            &value,
+            b"\r\n",
+        ]
+        .concat();
+        let n = process(&shared, &stats, &mut sess, &set, &mut out);
+        assert_eq!((n, &out[..]), (set.len(), &b"STORED\r\n"[..]));
+        let request = b"get small\r\nget big big\r\n";
+        let mut expected = b"END\r\n".to_vec();
+        for _ in 0..2 {
+            expected.extend_from_slice(format!("VALUE big 3 {}\r\n", value.len()).as_bytes());
+            expected.extend_from_slice(&value);
+            expected.extend_from_slice(b"\r\n");
+        }
+        expected.extend_from_slice(b"END\r\n");
+        for room in [0, 1, 5, 17, 4096, 299_999, 300_020, 600_000, usize::MAX / 2] {
+            let mut socket = Socket {
+                room,
+                got: Vec::new(),
+            };
+            let mut out = Vec::new();
+            let n = process_sending(&shared, &stats, &mut sess, request, &mut out, &mut socket);
+            assert_eq!(n, request.len());
+            assert_eq!(
+                socket.got.is_empty(),
+                room == 0,
+                "values went to the socket"
+            );
+            socket.got.extend_from_slice(&out);
+            assert!(socket.got == expected, "socket room {room}");
+        }
+    }
 }

@@ -197,6 +197,7 @@ pub fn direct_filled(
         sess,
         noreply: d.noreply,
         verbose: shared.verbosity() >= 2,
+        send: &mut crate::protocol::NoSend,
     };
     if &d.tail != b"\r\n" {
         shared.store.abandon(d.item);
