@@ -32,10 +32,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use memcrab::config::{Action, Config, Protocol, parse_args};
+use memcrab::protocol::SendNow;
 use memcrab::protocol::binary;
 use memcrab::protocol::text::tokens::{strtol, strtoul};
 use memcrab::protocol::text::{
-    OUT_HIGH_WATER, Session, abandon, direct_buf, direct_filled, process,
+    OUT_HIGH_WATER, Session, abandon, direct_buf, direct_filled, process, process_sending,
 };
 use memcrab::server::Shared;
 
@@ -713,7 +714,20 @@ impl Proto {
     fn process(&mut self, shared: &Shared, input: &[u8], out: &mut Vec<u8>) -> usize {
         let stats = &shared.threads[0];
         match self {
-            Proto::Text(s) => process(shared, stats, s, input, out),
+            Proto::Text(s) => {
+                // Large values go to a "socket" that takes an amount of
+                // them chosen by the input; what it got comes first.
+                let mut wire = Wire {
+                    room: input.len().wrapping_mul(7919) % 70_000,
+                    got: Vec::new(),
+                };
+                let n = process_sending(shared, stats, s, input, out, &mut wire);
+                if !wire.got.is_empty() {
+                    wire.got.extend_from_slice(out);
+                    *out = wire.got;
+                }
+                n
+            }
             Proto::Binary(s) => binary::process(shared, stats, s, input, out),
         }
     }
@@ -737,6 +751,23 @@ impl Proto {
             Proto::Text(_) => check_output(out, shared, model),
             Proto::Binary(_) => check_binary_output(out, shared, model),
         }
+    }
+}
+
+/// A socket that takes up to `room` bytes per write.
+struct Wire {
+    room: usize,
+    got: Vec<u8>,
+}
+
+impl SendNow for Wire {
+    fn send_now(&mut self, bufs: &[std::io::IoSlice<'_>]) -> usize {
+        let before = self.got.len();
+        for b in bufs {
+            let n = b.len().min(self.room - (self.got.len() - before));
+            self.got.extend_from_slice(&b[..n]);
+        }
+        self.got.len() - before
     }
 }
 
