@@ -3,7 +3,8 @@
 # packages them, do real round trips against a server and assert the results
 # (binary-safe values, multi-get, cas conflicts, incr/decr, delete,
 # touch/expiry, flush, stats, sessions):
-#   libmemcached tools (memccapable -a, memccp/memccat, memcstat, memcflush...),
+#   libmemcached tools (memccapable, memccp/memccat, memcstat, memcflush...,
+#   the load generators memcaslap and memcslap in binary mode),
 #   Python pymemcache (Client, HashClient over 3 nodes) and python-memcached,
 #   Java spymemcached (DefaultConnectionFactory), PHP memcached and memcache
 #   extensions and their session handlers, Perl Cache::Memcached, and nginx's
@@ -55,6 +56,8 @@ PY=/usr/bin/python3 # Debian's python, which sees the python3-* packages
 BINARY_CHECKS=(
     libmemcached.memccapable
     libmemcached.memccp_memccat_binary
+    libmemcached.memcaslap_binary
+    libmemcached.memcslap_binary
     spymemcached.binary_factory
     php-memcached.binary_protocol
     php-memcached.binary_session
