@@ -5,7 +5,8 @@
 # touch/expiry, flush, stats, sessions):
 #   libmemcached tools (memccapable, memccp/memccat, memcstat, memcflush...,
 #   the load generators memcaslap and memcslap in binary mode),
-#   Python pymemcache (Client, HashClient over 3 nodes) and python-memcached,
+#   Python pymemcache (Client, HashClient over 3 nodes), python-memcached and
+#   pylibmc (binary mode),
 #   Java spymemcached (DefaultConnectionFactory), PHP memcached and memcache
 #   extensions and their session handlers, Perl Cache::Memcached, and nginx's
 #   memcached_pass. The checks live in protocol-tests/clients/.
@@ -48,6 +49,7 @@ APT_PACKAGES=(
     libcache-memcached-perl # Cache::Memcached
     nginx                   # built with ngx_http_memcached_module
     curl
+    python3-pylibmc         # pylibmc, over libmemcached
 )
 SPY_JAR=/usr/share/java/spymemcached.jar
 PY=/usr/bin/python3 # Debian's python, which sees the python3-* packages
@@ -58,6 +60,15 @@ BINARY_CHECKS=(
     libmemcached.memccp_memccat_binary
     libmemcached.memcaslap_binary
     libmemcached.memcslap_binary
+    pylibmc.binary_set_get
+    pylibmc.binary_multi_get
+    pylibmc.binary_cas
+    pylibmc.binary_incr_decr
+    pylibmc.binary_add_replace_append_prepend
+    pylibmc.binary_delete
+    pylibmc.binary_touch_expiry
+    pylibmc.binary_stats_flush
+    pylibmc.binary_on_the_wire
     spymemcached.binary_factory
     php-memcached.binary_protocol
     php-memcached.binary_session
@@ -226,6 +237,7 @@ run_suite() {
     run_client php 180 php "$CLIENTS/php_clients.php" "$host" "$port"
     run_client perl 60 perl "$CLIENTS/perl_clients.pl" "$main"
     run_client nginx 60 bash "$CLIENTS/nginx.sh" "$main"
+    run_client pylibmc 60 "$PY" "$CLIENTS/pylibmc_binary.py" "$main"
 
     # A binary-protocol check is never silently skipped.
     local c
