@@ -11,8 +11,9 @@
 #    differential tests instead of skipping them. protocol-tests find the
 #    server at target/release/memcrab;
 # 4. runs the storage unit tests under Valgrind's memcheck (scripts/memcheck.sh);
-# 5. real clients, multi-node, session sharing: installs their Debian
-#    packages (each script's --install), then runs scripts/clients.sh (client
+# 5. real clients, multi-node, session sharing: installs their packages
+#    (each script's --install: Debian packages; clients.sh also pip and npm
+#    packages into target/client-deps/), then runs scripts/clients.sh (client
 #    libraries), scripts/cluster-test.sh (nutcracker in front of 3 nodes) and
 #    examples/session-sharing/run.sh test (nginx + 2 PHP-FPM), each against
 #    memcrab and then against memcached, which checks the checks.
