@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Real-client test suite: unmodified memcached client libraries, as Debian
-# packages them, do real round trips against a server and assert the results
-# (binary-safe values, multi-get, cas conflicts, incr/decr, delete,
-# touch/expiry, flush, stats, sessions):
-#   libmemcached tools (memccapable -a, memccp/memccat, memcstat, memcflush...),
-#   Python pymemcache (Client, HashClient over 3 nodes) and python-memcached,
-#   Java spymemcached (DefaultConnectionFactory), PHP memcached and memcache
-#   extensions and their session handlers, Perl Cache::Memcached, and nginx's
-#   memcached_pass. The checks live in protocol-tests/clients/.
+# Real-client test suite: unmodified memcached client libraries, as Debian,
+# PyPI and npm package them, do real round trips against a server and assert
+# the results (binary-safe values, multi-get, cas conflicts, incr/decr,
+# delete, touch/expiry, flush, stats, sessions, leases):
+#   libmemcached tools (memccapable, memccp/memccat, memcstat, memcflush...,
+#   the load generators memcaslap and memcslap in binary mode), Python
+#   pymemcache (Client, HashClient over 3 nodes), python-memcached and
+#   pylibmc (binary mode), Java spymemcached (text and binary factories),
+#   PHP memcached and memcache extensions and their session handlers, Perl
+#   Cache::Memcached, nginx's memcached_pass, node's memjs (binary protocol
+#   only) and meta-memcache (PyPI; meta commands only). The checks live in
+#   protocol-tests/clients/.
 #
 #   scripts/clients.sh --install
-#       installs every package the suite needs (apt-get; quick when present)
+#       installs every package the suite needs: Debian packages with apt-get,
+#       meta-memcache with pip (--target) and memjs with npm (--prefix) into
+#       target/client-deps/ (or $MEMCRAB_CLIENT_DEPS), never system-wide;
+#       quick when all is present
 #   scripts/clients.sh --start BIN
 #       starts 3 instances of BIN (memcrab or /usr/bin/memcached) with
 #       `-u root -l 127.0.0.1 -U 0 -p PORT` on free ports in 40000-40999,
@@ -47,7 +53,14 @@ APT_PACKAGES=(
     libcache-memcached-perl # Cache::Memcached
     nginx                   # built with ngx_http_memcached_module
     curl
+    python3-pylibmc         # pylibmc, over libmemcached
 )
+# From PyPI and npm, pinned, installed into DEPS (not system-wide, not in git):
+PIP_PACKAGE=meta-memcache
+PIP_VERSION=4.3.0
+NPM_PACKAGE=memjs
+NPM_VERSION=1.3.2
+DEPS=${MEMCRAB_CLIENT_DEPS:-$REPO/target/client-deps}
 SPY_JAR=/usr/share/java/spymemcached.jar
 PY=/usr/bin/python3 # Debian's python, which sees the python3-* packages
 
@@ -55,6 +68,24 @@ PY=/usr/bin/python3 # Debian's python, which sees the python3-* packages
 BINARY_CHECKS=(
     libmemcached.memccapable
     libmemcached.memccp_memccat_binary
+    libmemcached.memcaslap_binary
+    libmemcached.memcslap_binary
+    pylibmc.binary_set_get
+    pylibmc.binary_multi_get
+    pylibmc.binary_cas
+    pylibmc.binary_incr_decr
+    pylibmc.binary_add_replace_append_prepend
+    pylibmc.binary_delete
+    pylibmc.binary_touch_expiry
+    pylibmc.binary_stats_flush
+    pylibmc.binary_on_the_wire
+    memjs.set_get
+    memjs.add_replace_append
+    memjs.delete
+    memjs.increment_decrement
+    memjs.touch_expiry
+    memjs.flush
+    memjs.stats
     spymemcached.binary_factory
     php-memcached.binary_protocol
     php-memcached.binary_session
@@ -93,6 +124,77 @@ install_packages() {
     fi
     [[ -z $made_policy ]] || "${sudo[@]}" rm -f "$policy"
     return "$rc"
+}
+
+# pip_python: the python3 whose pip installs meta-memcache (its wheels are
+# built for that interpreter, which then runs the check): the first python3
+# on PATH (on the project's machines pyenv's CPython 3.11, which has pip),
+# else Debian's with python3-pip.
+pip_python() {
+    local py
+    for py in "$(command -v python3 || true)" /usr/bin/python3; do
+        [[ -n $py ]] || continue
+        py=$("$py" -c 'import sys; print(sys.executable)' 2>/dev/null) || continue
+        if "$py" -m pip --version >/dev/null 2>&1; then
+            echo "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# deps_ok: the PyPI and npm packages are in DEPS, at their pinned versions,
+# and load.
+py_deps_ok() {
+    [[ -f $DEPS/py/.python && -d $DEPS/py/${PIP_PACKAGE//-/_}-$PIP_VERSION.dist-info ]] &&
+        "$(cat "$DEPS/py/.python")" -c "import sys; sys.path.insert(0, sys.argv[1]); import meta_memcache" \
+            "$DEPS/py" >/dev/null 2>&1
+}
+node_deps_ok() {
+    command -v node >/dev/null &&
+        [[ $(node -p "require(process.argv[1]).version" "$DEPS/node/node_modules/$NPM_PACKAGE/package.json" 2>/dev/null) == "$NPM_VERSION" ]]
+}
+
+# install_registry_packages: meta-memcache (pip --target) and memjs (npm
+# --prefix) into DEPS, each only if missing; needs python3 with pip, and
+# node with npm (apt-get installs python3-pip, nodejs, npm if they are not
+# there).
+install_registry_packages() {
+    local py sudo=() apt=()
+    [[ $EUID -eq 0 ]] || sudo=(sudo)
+    if py_deps_ok && node_deps_ok; then
+        echo "clients.sh: $PIP_PACKAGE $PIP_VERSION and $NPM_PACKAGE $NPM_VERSION present in $DEPS"
+        return 0
+    fi
+    pip_python >/dev/null || apt+=(python3-pip)
+    command -v node >/dev/null && command -v npm >/dev/null || apt+=(nodejs npm)
+    if [[ ${#apt[@]} -gt 0 ]]; then
+        echo "clients.sh: installing ${apt[*]}"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${apt[@]}" >/dev/null
+    fi
+    mkdir -p "$DEPS"
+    if ! py_deps_ok; then
+        py=$(pip_python) || { echo "clients.sh: no python3 with pip" >&2; return 1; }
+        echo "clients.sh: pip install --target $DEPS/py $PIP_PACKAGE==$PIP_VERSION ($py)"
+        rm -rf "$DEPS/py"
+        # (--break-system-packages: only Debian's pip wants it, for a --target
+        # install that touches no system package)
+        local extra=()
+        [[ $py != /usr/bin/* ]] || extra=(--break-system-packages)
+        timeout 600 "$py" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+            --no-warn-script-location "${extra[@]}" --target "$DEPS/py" "$PIP_PACKAGE==$PIP_VERSION"
+        echo "$py" >"$DEPS/py/.python"
+        py_deps_ok || { echo "clients.sh: $PIP_PACKAGE does not load with $py" >&2; return 1; }
+    fi
+    if ! node_deps_ok; then
+        echo "clients.sh: npm install --prefix $DEPS/node $NPM_PACKAGE@$NPM_VERSION"
+        mkdir -p "$DEPS/node"
+        timeout 600 npm install --prefix "$DEPS/node" --no-save --no-audit --no-fund --silent \
+            "$NPM_PACKAGE@$NPM_VERSION"
+        node_deps_ok || { echo "clients.sh: $NPM_PACKAGE did not install" >&2; return 1; }
+    fi
 }
 
 # ------------------------------------------------------------------ servers
@@ -223,6 +325,18 @@ run_suite() {
     run_client php 180 php "$CLIENTS/php_clients.php" "$host" "$port"
     run_client perl 60 perl "$CLIENTS/perl_clients.pl" "$main"
     run_client nginx 60 bash "$CLIENTS/nginx.sh" "$main"
+    run_client pylibmc 60 "$PY" "$CLIENTS/pylibmc_binary.py" "$main"
+    if node_deps_ok; then
+        run_client memjs 60 env NODE_PATH="$DEPS/node/node_modules" node "$CLIENTS/memjs_check.js" "$main"
+    else
+        result FAIL memjs "$NPM_PACKAGE $NPM_VERSION is not in $DEPS/node (run scripts/clients.sh --install)"
+    fi
+    if py_deps_ok; then
+        run_client meta-memcache 60 "$(cat "$DEPS/py/.python")" "$CLIENTS/meta_memcache_check.py" \
+            "$DEPS/py" "$main" "$n2" "$n3"
+    else
+        result FAIL meta-memcache "$PIP_PACKAGE $PIP_VERSION is not in $DEPS/py (run scripts/clients.sh --install)"
+    fi
 
     # A binary-protocol check is never silently skipped.
     local c
@@ -252,6 +366,7 @@ case "${1-}" in
 --install)
     [[ $# -eq 1 ]] || { usage >&2; exit 2; }
     install_packages
+    install_registry_packages
     ;;
 --start)
     [[ $# -eq 2 ]] || { usage >&2; exit 2; }

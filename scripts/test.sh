@@ -14,8 +14,9 @@
 # 5. the soak test, 60 s (scripts/soak.sh --duration 60): 500 connections
 #    of verified mixed operations at -m 16, clients killed mid-request,
 #    RSS bounded, SIGTERM under load;
-# 6. real clients, multi-node, session sharing: installs their Debian
-#    packages (each script's --install), then runs scripts/clients.sh (client
+# 6. real clients, multi-node, session sharing: installs their packages
+#    (each script's --install: Debian packages; clients.sh also pip and npm
+#    packages into target/client-deps/), then runs scripts/clients.sh (client
 #    libraries), scripts/cluster-test.sh (nutcracker in front of 3 nodes) and
 #    examples/session-sharing/run.sh test (nginx + 2 PHP-FPM), each against
 #    memcrab and then against memcached, which checks the checks.

@@ -13,12 +13,14 @@
 #   cache       memcrab (or --bin /usr/bin/memcached), one node
 #   app A, B    one php-fpm master each, each with two pools:
 #                 "memcached": session.save_handler=memcached (php-memcached),
-#                              memcached.sess_binary_protocol=0
+#                              with PHP's defaults (Debian: binary protocol,
+#                              memcached.sess_binary_protocol=On)
 #                 "memcache":  session.save_handler=memcache (php-memcache)
 #   nginx       two sites, round-robin over A and B:
 #                 http://127.0.0.1:WEB1/  -> the memcached pools
 #                 http://127.0.0.1:WEB2/  -> the memcache pools
-#               each page answers `backend=A counter=N handler=H`.
+#               each page answers `backend=A counter=N handler=H binary=on|off`
+#               (binary: memcached.sess_binary_protocol in effect).
 #
 # test, for each handler: 20 requests with one cookie jar must count the
 # session 1..20 while the answers alternate between A and B; the session
@@ -209,8 +211,11 @@ header('Content-Type: text/plain');
 // session_module_name(), not ini_get('session.save_handler'): opcache folds
 // ini_get() of a php_admin_value at compile time, and the compiled script is
 // shared by all the pools of one php-fpm master.
-printf("backend=%s counter=%d handler=%s\n",
-       getenv('APP_BACKEND'), $_SESSION['counter'], session_module_name());
+// The same memcached.* value in every pool (PHP's default), so folding it
+// is harmless here.
+printf("backend=%s counter=%d handler=%s binary=%s\n",
+       getenv('APP_BACKEND'), $_SESSION['counter'], session_module_name(),
+       ini_get('memcached.sess_binary_protocol') ? 'on' : 'off');
 PHP
     chmod 644 "$DIR/app/index.php"
 
@@ -238,7 +243,7 @@ pid = $DIR/php-fpm-$app.pid
 error_log = $DIR/php-fpm-$app.log
 daemonize = yes
 
-; sessions in memcrab through php-memcached (text protocol)
+; sessions in memcrab through php-memcached (its defaults: binary protocol on Debian)
 [$app-memcached]
 $user_line
 listen = 127.0.0.1:$mcd_port
@@ -249,7 +254,6 @@ clear_env = yes
 env[APP_BACKEND] = $app
 php_admin_value[session.save_handler] = memcached
 php_admin_value[session.save_path] = "127.0.0.1:$CACHE_PORT"
-php_admin_value[memcached.sess_binary_protocol] = 0
 php_admin_value[memcached.sess_prefix] = "memc.sess.key."
 
 ; sessions in memcrab through php-memcache
@@ -480,7 +484,7 @@ requests() {
     REQ_SEQ=""
     for ((i = 0; i < count; i++)); do
         out="$(fetch "$port" "$jar")"
-        if [[ ! $out =~ ^backend=([AB])\ counter=([0-9]+)\ handler=([a-z]+)$ ]]; then
+        if [[ ! $out =~ ^backend=([AB])\ counter=([0-9]+)\ handler=([a-z]+)\ binary=(on|off)$ ]]; then
             REQ_ERR="request $((first + i)): unexpected answer '$out'"
             return 1
         fi
@@ -488,6 +492,11 @@ requests() {
         REQ_SEQ+=$b
         if [[ ${BASH_REMATCH[3]} != "$handler" ]]; then
             REQ_ERR="request $((first + i)): handler ${BASH_REMATCH[3]}, expected $handler"
+            return 1
+        fi
+        # php-memcached's default (Debian): sessions over the binary protocol
+        if [[ $handler == memcached && ${BASH_REMATCH[4]} != on ]]; then
+            REQ_ERR="request $((first + i)): memcached.sess_binary_protocol is off; this example runs with PHP's default (On)"
             return 1
         fi
         if ((c != first + i)); then
@@ -511,10 +520,11 @@ requests() {
 }
 
 test_handler() {
-    local handler=$1 port=$2 jar="$DIR/cookies-$1.txt" sid key value
+    local handler=$1 port=$2 jar="$DIR/cookies-$1.txt" sid key value proto=""
+    [[ $handler == memcached ]] && proto=", binary protocol"
     rm -f "$jar"
     if requests "$handler" "$port" "$jar" 20 1 alternate; then
-        pass "$handler: 20 requests through nginx count one session 1..20, answers alternate between A and B ($REQ_SEQ)"
+        pass "$handler: 20 requests through nginx count one session 1..20, answers alternate between A and B ($REQ_SEQ$proto)"
     else
         fail "$handler: 20 requests share one session: $REQ_ERR"
         return 0

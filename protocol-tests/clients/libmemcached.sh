@@ -2,9 +2,10 @@
 # Real-client checks with libmemcached's command-line tools (Debian
 # libmemcached-tools, commands prefixed `memc`), unmodified:
 # memccapable -a (ascii conformance), memccp/memccat, memcexist, memctouch,
-# memcrm, memcstat, memcping, memcflush; memccapable without -a and
-# memccp/memccat --binary need the binary protocol (scripts/clients.sh lists
-# them as expected failures while the server does not speak it).
+# memcrm, memcstat, memcping, memcflush; memccapable without -a,
+# memccp/memccat --binary and the load generators memcaslap --binary and
+# memcslap --binary need the binary protocol (scripts/clients.sh lists them
+# in BINARY_CHECKS).
 #
 #   protocol-tests/clients/libmemcached.sh HOST:PORT
 #
@@ -146,6 +147,77 @@ flush() {
     fi
 }
 
+# snapshot VAR: VAR=(cmd_get cmd_set get_hits get_misses) of the server,
+# read with memcstat (text protocol).
+snapshot() {
+    local -n snap=$1
+    local out k v
+    out=$(timeout 10 memcstat --servers="$ADDR") || { echo "memcstat failed"; return 1; }
+    snap=()
+    for k in cmd_get cmd_set get_hits get_misses; do
+        v=$(awk -F': ' -v k="$k" '$1 == "\t" k { print $2 }' <<<"$out")
+        [[ $v =~ ^[0-9]+$ ]] || { echo "memcstat shows no $k"; return 1; }
+        snap+=("$v")
+    done
+}
+
+# memcaslap (libmemcached's load generator, Debian libmemcached-tools) in
+# binary mode: a short bounded run of gets and sets (its default 9:1 mix,
+# 10% of the gets verified against what was set), then one with 10-key
+# multi-gets. Its own counters must show every operation done, no misses
+# and no failed verifications, and the server's counters must have counted
+# the same gets (all hits) and sets.
+memcaslap_binary() {
+    local what out rc n_get n_set ops before after args d_get d_set d_hits d_misses k
+    for what in gets multi-gets; do
+        args=(-x 20000)
+        [[ $what == gets ]] || args=(-x 10000 -d 10)
+        snapshot before || return 1
+        rc=0
+        out=$(timeout 60 memcaslap -s "$ADDR" --binary -T 1 -c 16 -v 0.1 "${args[@]}" 2>&1) || rc=$?
+        [[ $rc -eq 0 ]] || { echo "$what: memcaslap exit $rc: $(tail -n 3 <<<"$out")"; return 1; }
+        snapshot after || return 1
+        for k in get_misses verify_misses verify_failed; do
+            grep -qE "^$k: 0\$" <<<"$out" || { echo "$what: $(grep -E "^$k:" <<<"$out" || echo "no $k line")"; return 1; }
+        done
+        n_get=$(sed -n 's/^cmd_get: //p' <<<"$out")
+        n_set=$(sed -n 's/^cmd_set: //p' <<<"$out")
+        ops=$(sed -n 's/^Run time: .* Ops: \([0-9]*\) .*/\1/p' <<<"$out")
+        if ! [[ $n_get =~ ^[0-9]+$ && $n_set =~ ^[0-9]+$ && $n_get -gt 0 && $n_set -gt 0 &&
+            $((n_get + n_set)) -eq ${args[1]} && $ops -eq ${args[1]} ]]; then
+            echo "$what: memcaslap reports cmd_get '$n_get', cmd_set '$n_set', Ops '$ops' for ${args[1]} operations"
+            return 1
+        fi
+        d_get=$((after[0] - before[0])) d_set=$((after[1] - before[1]))
+        d_hits=$((after[2] - before[2])) d_misses=$((after[3] - before[3]))
+        if [[ $d_get -ne $n_get || $d_set -ne $n_set || $d_hits -ne $n_get || $d_misses -ne 0 ]]; then
+            echo "$what: memcaslap did $n_get gets and $n_set sets; the server counted cmd_get +$d_get," \
+                "cmd_set +$d_set, get_hits +$d_hits, get_misses +$d_misses"
+            return 1
+        fi
+    done
+}
+
+# memcslap (libmemcached's other load generator) --binary: sets, gets after
+# its initial load, and multi-gets; the server counts every one, all hits.
+memcslap_binary() {
+    local t out rc before after deltas want
+    for t in set get mget; do
+        snapshot before || return 1
+        rc=0
+        out=$(timeout 60 memcslap --binary --servers="$ADDR" --test="$t" --concurrency=2 --execute-number=2000 2>&1) || rc=$?
+        [[ $rc -eq 0 ]] || { echo "memcslap --test=$t: exit $rc: $(tail -n 3 <<<"$out")"; return 1; }
+        snapshot after || return 1
+        deltas="$((after[0] - before[0])) $((after[1] - before[1])) $((after[2] - before[2])) $((after[3] - before[3]))"
+        case $t in
+        set) want="0 4000 0 0" ;;        # 2 threads x 2000 sets
+        *) want="4000 2000 4000 0" ;;    # its initial load of 2000 keys, then 2 x 2000 gets
+        esac
+        [[ $deltas == "$want" ]] ||
+            { echo "memcslap --test=$t: changes of cmd_get cmd_set get_hits get_misses: $deltas, want $want"; return 1; }
+    done
+}
+
 make_files
 check libmemcached.memccapable_ascii memccapable_ascii
 check libmemcached.memccp_memccat memccp_memccat
@@ -155,3 +227,5 @@ check libmemcached.memcflush flush
 # Need the binary protocol:
 check libmemcached.memccapable memccapable_all
 check libmemcached.memccp_memccat_binary memccp_memccat_binary
+check libmemcached.memcaslap_binary memcaslap_binary
+check libmemcached.memcslap_binary memcslap_binary
