@@ -544,6 +544,38 @@ fn large_values_arriving_in_pieces() {
     }
 }
 
+/// Values that span several chunks (over half a slab page), arriving in
+/// pieces that cross chunk boundaries and run on into the next command.
+#[test]
+fn multi_chunk_values_arriving_in_pieces() {
+    let p = pair!();
+    let value: Vec<u8> = (0..700_000u32).map(|j| (j % 253) as u8).collect();
+    let conversation = [
+        set_cmd("m", 9, 0, &value),
+        b"get m\r\n".to_vec(),
+        set_cmd("s", 1, 0, b"small"),
+        storage_cmd("append", "s", 0, 0, b"-tail"),
+        b"get s m\r\n".to_vec(),
+    ]
+    .concat();
+    let hit = cat(&[b"VALUE m 9 700000\r\n", &value, b"\r\n"]);
+    let expected = cat(&[
+        b"STORED\r\n",
+        &hit,
+        b"END\r\nSTORED\r\nSTORED\r\nVALUE s 1 10\r\nsmall-tail\r\n",
+        &hit,
+        b"END\r\n",
+    ]);
+    for how in [
+        Delivery::Chunks(4_001),
+        Delivery::Chunks(70_000),
+        Delivery::SplitAt(524_300),
+    ] {
+        let r = p.diff_with(&conversation, how);
+        assert!(r.bytes == expected, "{how:?}: {}", r.render());
+    }
+}
+
 /// Clients that go away in the middle of a large data block leave no
 /// memory behind: with -M (no eviction) at -m 8, 40 abandoned 400 KB sets
 /// would hold more than the whole cache if their items were kept.

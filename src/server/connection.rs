@@ -2,12 +2,14 @@
 //! write the answers in one go.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, IoSliceMut};
+use std::os::fd::AsFd;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::{TcpStream, UnixStream};
 
 use super::Shared;
 use crate::config::Protocol;
@@ -61,6 +63,10 @@ fn give_back(buf: &mut Vec<u8>) {
     }
 }
 
+/// Bytes read past a data block that goes straight into its item: its
+/// `\r\n` and what the client sent after it, in the same `readv`.
+const SPILL: usize = 4 * 1024;
+
 pub async fn serve<S>(
     mut stream: S,
     fd: i32,
@@ -68,7 +74,7 @@ pub async fn serve<S>(
     stats: &ThreadStats,
     last_cmd: &AtomicU32,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Socket,
 {
     // Both stay empty (unallocated) while the connection waits for a
     // request; see `take_buf`.
@@ -101,8 +107,21 @@ pub async fn serve<S>(
         // A large data block goes straight into its item; anything else
         // into the read buffer, with room for what the pending command
         // still needs, or a chunk.
-        let n = if let Some(buf) = sess.as_mut().and_then(|s| s.direct_buf(shared)) {
-            read_or_stop(stream.read(buf), idle, &mut stop, stats).await
+        // A block's `\r\n` and what follows it come with the same read.
+        let mut spill = [0u8; SPILL];
+        let mut direct = None;
+        let n = if let Some(Session::Text(s)) = sess.as_mut()
+            && text::direct_buf(shared, s).is_some()
+        {
+            let read = std::future::poll_fn(|cx| {
+                let Some(buf) = text::direct_buf(shared, s) else {
+                    return Poll::Ready(Ok(0));
+                };
+                direct = Some(buf.len());
+                let mut bufs = [IoSliceMut::new(buf), IoSliceMut::new(&mut spill)];
+                poll_read_vectored(&stream, cx, &mut bufs)
+            });
+            read_or_stop(read, idle, &mut stop, stats).await
         } else {
             let want = sess.as_ref().map_or(0, Session::want);
             let read = std::future::poll_fn(|cx| {
@@ -141,13 +160,19 @@ pub async fn serve<S>(
         });
         add(&stats.c.bytes_read, n as u64);
         last_cmd.store(shared.store.clock.now(), Ordering::Relaxed);
-        if let Session::Text(s) = sess
-            && text::direct_buf(shared, s).is_some()
-        {
-            text::direct_filled(shared, stats, s, n, &mut out);
-        }
         if out.capacity() == 0 {
             out = take_buf();
+        }
+        if let (Session::Text(s), Some(len)) = (&mut *sess, direct) {
+            let k = n.min(len);
+            text::direct_filled(shared, stats, s, k, &mut out);
+            let rest = feed_direct(shared, stats, s, &spill[..n - k], &mut out);
+            if !rest.is_empty() {
+                if input.capacity() == 0 {
+                    input = take_buf();
+                }
+                input.extend_from_slice(rest);
+            }
         }
         let mut start = 0;
         loop {
@@ -196,14 +221,6 @@ impl Session {
         Session::Text(s)
     }
 
-    /// Where a large data block being read straight into its item goes.
-    fn direct_buf<'s>(&'s mut self, shared: &'s Shared) -> Option<&'s mut [u8]> {
-        match self {
-            Session::Text(s) => text::direct_buf(shared, s),
-            Session::Binary(_) => None,
-        }
-    }
-
     fn binary(fd: i32) -> Session {
         let mut s = binary::Session::default();
         s.fd = fd;
@@ -248,6 +265,89 @@ impl Session {
         match self {
             Session::Text(s) => std::mem::take(&mut s.yielded),
             Session::Binary(s) => std::mem::take(&mut s.yielded),
+        }
+    }
+}
+
+/// Bytes that arrived after the part of a data block read into its item:
+/// the rest of the block (a block can span chunks) goes into the item,
+/// what follows it is returned, for the read buffer.
+fn feed_direct<'b>(
+    shared: &Shared,
+    stats: &ThreadStats,
+    s: &mut text::Session,
+    mut bytes: &'b [u8],
+    out: &mut Vec<u8>,
+) -> &'b [u8] {
+    while !bytes.is_empty() {
+        let Some(buf) = text::direct_buf(shared, s) else {
+            break;
+        };
+        let k = buf.len().min(bytes.len());
+        if k == 0 {
+            break;
+        }
+        buf[..k].copy_from_slice(&bytes[..k]);
+        text::direct_filled(shared, stats, s, k, out);
+        bytes = &bytes[k..];
+    }
+    bytes
+}
+
+/// The sockets a connection runs on.
+pub trait Socket: AsyncRead + AsyncWrite + AsFd + Unpin {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+}
+
+impl Socket for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        TcpStream::try_io(self, interest, f)
+    }
+}
+
+impl Socket for UnixStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        UnixStream::poll_read_ready(self, cx)
+    }
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        UnixStream::try_io(self, interest, f)
+    }
+}
+
+/// `readv` into `bufs` once the socket is readable. A read shorter than
+/// asked for emptied the socket: its readiness is cleared then, so the
+/// next read waits for an event instead of trying first (tokio's own
+/// reads do the same).
+fn poll_read_vectored<S: Socket>(
+    s: &S,
+    cx: &mut Context<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> Poll<io::Result<usize>> {
+    let asked: usize = bufs.iter().map(|b| b.len()).sum();
+    loop {
+        match s.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let mut got = None;
+        let r = s.try_io(Interest::READABLE, || {
+            let n = nix::sys::uio::readv(s.as_fd(), bufs).map_err(io::Error::from)?;
+            got = Some(n);
+            if n > 0 && n < asked {
+                // Not an error: tells tokio to clear the readiness.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (r, got) {
+            (_, Some(n)) => return Poll::Ready(Ok(n)),
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (r, None) => return Poll::Ready(r),
         }
     }
 }

@@ -400,7 +400,7 @@ async fn serve_registered<S>(
     addr: String,
     listen: Option<String>,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: connection::Socket,
 {
     struct Registered<'a> {
         shared: &'a Shared,
