@@ -390,7 +390,10 @@ async fn read_or_stop(
             Some(read.await)
         }
     };
+    // The read first: a ready read costs no look at the shutdown signal
+    // (which stays registered and wins as soon as the read waits).
     tokio::select! {
+        biased;
         r = read => match r {
             Some(Ok(n)) if n > 0 => Some(n),
             Some(_) => None, // closed or failed
