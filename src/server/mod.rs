@@ -419,3 +419,110 @@ async fn serve_registered<S>(
     let _registered = Registered { shared, cid, fd };
     connection::serve(s, fd, shared, &shared.threads[id], &last).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::config::{Action, parse_args};
+
+    /// The log, as the server writes it.
+    #[derive(Clone, Default)]
+    struct Log(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl Write for Log {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn converse(c: &mut TcpStream, request: &[u8], reply_len: usize) -> Vec<u8> {
+        c.write_all(request).unwrap();
+        let mut reply = vec![0; reply_len];
+        c.read_exact(&mut reply).unwrap();
+        reply
+    }
+
+    /// A panic while serving one connection closes that connection and is
+    /// logged; the worker's other connections and new ones are served.
+    #[test]
+    fn a_panic_closes_only_its_connection() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+
+        // (-p 0 means no TCP port, as in memcached: take a free one.)
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port()
+            .to_string();
+        let args = [
+            "memcrab",
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "0",
+            "-t",
+            "1",
+        ];
+        let Ok(Action::Run(config)) = parse_args(args) else {
+            panic!("arguments rejected");
+        };
+        let listeners = super::bind(&config).unwrap();
+        let addr = listeners.local_addrs()[0];
+        let shared = Arc::new(super::Shared::new(config, Vec::new()));
+        let server = {
+            let shared = shared.clone();
+            std::thread::spawn(move || super::run(shared, listeners))
+        };
+        let connect = || {
+            let c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c
+        };
+        let mut other = connect();
+        assert_eq!(
+            converse(&mut other, b"set k 0 0 1\r\nv\r\n", 8),
+            b"STORED\r\n"
+        );
+
+        let mut victim = connect();
+        victim.write_all(b"debug_panic now\r\n").unwrap();
+        let mut rest = Vec::new();
+        let closed = victim.read_to_end(&mut rest);
+        assert!(
+            matches!(closed, Ok(0)) || closed.is_err(),
+            "the panicking connection is closed without a reply: {closed:?} {rest:?}"
+        );
+
+        // Same worker thread (-t 1): the other connection and a new one.
+        assert_eq!(
+            converse(&mut other, b"get k\r\n", 18),
+            b"VALUE k 0 1\r\nv\r\nEND"[..18].to_vec()
+        );
+        let mut fresh = connect();
+        assert_eq!(converse(&mut fresh, b"version\r\n", 9), b"VERSION 1");
+        let logged = String::from_utf8_lossy(&log.0.lock()).into_owned();
+        assert!(
+            logged.contains("a connection panicked and was closed"),
+            "logged: {logged}"
+        );
+
+        shared.request_shutdown();
+        drop((other, fresh));
+        server.join().unwrap().unwrap();
+    }
+}

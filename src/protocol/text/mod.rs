@@ -260,6 +260,9 @@ fn dispatch(ctx: &mut Ctx<'_>, line: &[u8], data: &[u8]) -> Step {
         b"stats" => stats::stats(ctx, &t),
         b"flush_all" if (2..=4).contains(&n) => admin::flush_all(ctx, &t),
         b"version" => admin::version(ctx),
+        // Lets the server's tests check that a panic stays in its connection.
+        #[cfg(test)]
+        b"debug_panic" => panic!("debug_panic: a test asked for it"),
         b"quit" => {
             ctx.sess.close = true;
             Step::Done(0)
