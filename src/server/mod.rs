@@ -340,13 +340,14 @@ fn worker(id: usize, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Conn>)
             return;
         }
     };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    // Connection tasks are spawned on this thread's runtime itself (no
+    // LocalSet in between: one scheduling hop less per wake-up).
+    rt.block_on(async move {
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 conn = rx.recv() => match conn {
-                    Some(conn) => { tasks.spawn_local(handle(id, shared.clone(), conn)); }
+                    Some(conn) => { tasks.spawn(handle(id, shared.clone(), conn)); }
                     None => break,
                 },
                 _ = shared.stopped() => break,
