@@ -108,11 +108,15 @@ pub async fn serve<S>(
         // into the read buffer, with room for what the pending command
         // still needs, or a chunk.
         // A block's `\r\n` and what follows it come with the same read.
-        let mut spill = [0u8; SPILL];
+        let mut spill = Vec::new();
         let mut direct = None;
         let n = if let Some(Session::Text(s)) = sess.as_mut()
             && text::direct_buf(shared, s).is_some()
         {
+            // (A buffer only here: zeroing it costs, and small requests
+            // never need it.)
+            spill = take_buf();
+            spill.resize(SPILL, 0);
             let read = std::future::poll_fn(|cx| {
                 let Some(buf) = text::direct_buf(shared, s) else {
                     return Poll::Ready(Ok(0));
@@ -173,6 +177,8 @@ pub async fn serve<S>(
                 }
                 input.extend_from_slice(rest);
             }
+            spill.clear();
+            give_back(&mut spill);
         }
         let mut start = 0;
         loop {
