@@ -30,6 +30,37 @@ fn get_many_keys() {
     );
 }
 
+/// memcached writes its replies after every classic get (hit or miss), so
+/// a get's key-too-long error drops only the replies queued since the last
+/// one: earlier gets' values (large ones too) stay, later sets' and
+/// arithmetic's replies go, and `mg` does not write.
+#[test]
+fn long_key_drops_replies_since_the_last_get() {
+    let p = pair!();
+    let long = "k".repeat(251);
+    let big = vec![b'b'; 20_000];
+    p.diff(&cat(&[
+        &set_cmd("small", 0, 0, b"y"),
+        &set_cmd("big", 0, 0, &big),
+    ]));
+    for conv in [
+        format!("set a 0 0 1\r\n1\r\nget small\r\nset b 0 0 1\r\n2\r\nget {long}\r\n"),
+        format!("set a 0 0 1\r\n1\r\nget nope\r\nincr small 1\r\nget {long}\r\n"),
+        format!("set a 0 0 1\r\n1\r\ngets small\r\ndelete a\r\ngat 0 small {long}\r\n"),
+        format!("mg small v\r\nset c 0 0 1\r\n3\r\nget {long}\r\n"),
+        format!("get small\r\nget big\r\nget big small {long}\r\nget small\r\n"),
+        format!("get big\r\nset d 0 0 1\r\n4\r\nget big {long}\r\nget big\r\n"),
+    ] {
+        let r = p.diff(conv.as_bytes());
+        assert!(
+            r.text()
+                .contains("CLIENT_ERROR bad command line format\r\n"),
+            "{}",
+            r.render()
+        );
+    }
+}
+
 /// A key too long in the middle of a long multi-get (past the first window
 /// of keys memcrab looks ahead at) drops the replies already made.
 #[test]

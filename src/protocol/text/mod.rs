@@ -66,6 +66,10 @@ pub struct Session {
     direct: Option<storage::DirectRead>,
     /// Items the replies not yet written refer to (`mg` hits).
     held: crate::protocol::Held,
+    /// Bytes at the start of the output that memcached would already have
+    /// written: it writes its replies after every classic get, so a get's
+    /// error drops only what came after the last one.
+    written_mark: usize,
 }
 
 /// What a command needs next.
@@ -145,6 +149,7 @@ pub fn process_sending(
     sess.want = 0;
     // What was queued before this call has been written.
     sess.held.release();
+    sess.written_mark = 0;
     let verbose = shared.verbosity() >= 2;
     // memcached runs the command that woke it up plus -R more before it
     // yields, and -R after coming back from a yield.

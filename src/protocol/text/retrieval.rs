@@ -22,6 +22,12 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
         None
     };
     let resume = ctx.sess.get_resume;
+    // A key too long drops this get's replies (below): none may have gone
+    // to the socket already.
+    let send = !t
+        .keys_from(first)
+        .skip(resume)
+        .any(|k| k.len() > KEY_MAX_LENGTH);
     let mut keys = t.keys_from(first).skip(resume);
     let mut answered = resume;
     // Keys go in windows: a multi-key get loads a window's index buckets
@@ -41,13 +47,14 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
         }
         for &key in &window[..n] {
             if key.len() > KEY_MAX_LENGTH {
-                // memcached drops every reply not yet written, not only this get's.
-                ctx.out.clear();
+                // memcached drops every reply not yet written, not only
+                // this get's: those since its last get.
+                ctx.out.truncate(ctx.sess.written_mark);
                 ctx.sess.get_resume = 0;
                 ctx.reply(b"CLIENT_ERROR bad command line format");
                 return Step::Done(0);
             }
-            lookup(ctx, key, with_cas, exptime);
+            lookup(ctx, key, with_cas, exptime, send);
             answered += 1;
             if ctx.out.len() >= OUT_HIGH_WATER {
                 ctx.sess.get_resume = answered;
@@ -60,10 +67,11 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
         ctx.log('>', b"END");
     }
     ctx.out.extend_from_slice(b"END\r\n");
+    ctx.sess.written_mark = ctx.out.len();
     Step::Done(0)
 }
 
-fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
+fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>, send: bool) {
     let s = ctx.stats;
     // gat/gats count as touches, not gets (memcached 1.6.18).
     bump(if exptime.is_some() {
@@ -72,10 +80,12 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>) {
         &s.c.cmd_get
     });
     let out = &mut *ctx.out;
-    let send = &mut *ctx.send;
+    let sender = &mut *ctx.send;
+    let mark = &mut ctx.sess.written_mark;
     let found = ctx.shared.store.get(key, exptime, |item| {
-        if item.value_len() >= SEND_MIN {
-            send_value(out, item, with_cas, send);
+        if send && item.value_len() >= SEND_MIN {
+            let sent = send_value(out, item, with_cas, sender);
+            *mark = mark.saturating_sub(sent);
         } else {
             write_value(out, item, with_cas);
         }
@@ -110,7 +120,13 @@ const SEND_PIECES: usize = 8;
 /// [`write_value`], but sends what `out` holds, the reply and its value
 /// straight from the item's memory, in one `writev`; only what the socket
 /// did not take is copied into `out`.
-fn send_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool, send: &mut dyn SendNow) {
+/// Returns how many bytes it took from the front of `out`.
+fn send_value(
+    out: &mut Vec<u8>,
+    item: &ItemView<'_>,
+    with_cas: bool,
+    send: &mut dyn SendNow,
+) -> usize {
     write_header(out, item, with_cas, 0);
     let mut pieces = [&b""[..]; SEND_PIECES + 1];
     let mut n = 0;
@@ -123,7 +139,7 @@ fn send_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool, send: &mut
     if n > SEND_PIECES {
         item.value(|piece| out.extend_from_slice(piece));
         out.extend_from_slice(b"\r\n");
-        return;
+        return 0;
     }
     pieces[n] = b"\r\n";
     let pieces = &pieces[..=n];
@@ -142,6 +158,7 @@ fn send_value(out: &mut Vec<u8>, item: &ItemView<'_>, with_cas: bool, send: &mut
         sent -= skip;
         out.extend_from_slice(&piece[skip..]);
     }
+    from_out
 }
 
 /// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`
