@@ -17,7 +17,6 @@ import atexit
 import os
 import socket
 import sys
-import traceback
 
 if len(sys.argv) != 5:
     sys.exit("usage: meta_memcache_check.py DEPS_DIR HOST:PORT HOST:PORT HOST:PORT")
@@ -42,6 +41,7 @@ from meta_memcache import (  # noqa: E402
 )
 import meta_memcache  # noqa: E402
 
+from checks import check, eq, is_  # noqa: E402
 from wiretap import WireTap, meta_commands  # noqa: E402
 
 TIMEOUT = 5
@@ -56,36 +56,6 @@ ADDRS = [parse(a) for a in sys.argv[2:]]
 MAIN = ADDRS[0]
 TAP = WireTap(MAIN)
 atexit.register(TAP.close)
-
-
-def short(v, n=80):
-    r = repr(v)
-    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %s, want %s" % (what, short(got), short(want)))
-
-
-def is_(got, cls, what):
-    if not isinstance(got, cls):
-        raise AssertionError("%s: got %s, want %s" % (what, short(got), cls.__name__))
-
-
-def check(name):
-    def run(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - any failure is the check's
-            msg = "%s: %s" % (type(e).__name__, e)
-            print("FAIL %s: %s" % (name, " ".join(msg.split())), flush=True)
-            traceback.print_exc(file=sys.stderr)
-        else:
-            print("PASS %s" % name, flush=True)
-        return fn
-
-    return run
 
 
 def client(addrs=None):

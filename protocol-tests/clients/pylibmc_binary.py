@@ -16,11 +16,11 @@ import atexit
 import os
 import sys
 import time
-import traceback
 
 import pylibmc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import blob, check, eq, raises, short  # noqa: E402
 from wiretap import WireTap, binary_opcodes  # noqa: E402
 
 if len(sys.argv) != 2 or ":" not in sys.argv[1]:
@@ -32,39 +32,6 @@ BEHAVIORS = {"cas": True, "connect_timeout": 5000, "receive_timeout": 5_000_000,
              "send_timeout": 5_000_000}
 
 
-def short(v, n=80):
-    r = repr(v)
-    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %s, want %s" % (what, short(got), short(want)))
-
-
-def raises(exc, fn, what):
-    try:
-        got = fn()
-    except exc:
-        return
-    raise AssertionError("%s: returned %s, want %s raised" % (what, short(got), exc.__name__))
-
-
-def check(name):
-    def run(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - any failure is the check's
-            msg = "%s: %s" % (type(e).__name__, e)
-            print("FAIL %s: %s" % (name, " ".join(msg.split())), flush=True)
-            traceback.print_exc(file=sys.stderr)
-        else:
-            print("PASS %s" % name, flush=True)
-        return fn
-
-    return run
-
-
 CLIENTS = []
 
 
@@ -74,11 +41,6 @@ def client():
     if not c.binary:
         raise AssertionError("pylibmc.Client(binary=True) is not in binary mode")
     return c
-
-
-def blob(n):
-    head = bytes(range(256)) + b"\r\nEND\r\n\r\nVALUE x 0 1\r\n" + b"\x00" * 16
-    return (head + os.urandom(max(0, n - len(head))))[:n]
 
 
 P = "plm:"

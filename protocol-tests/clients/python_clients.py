@@ -15,13 +15,15 @@ checks must not run concurrently with other clients on the same servers.
 import os
 import sys
 import time
-import traceback
 
 from pymemcache.client.base import Client as PymClient
 from pymemcache.client.hash import HashClient
 from pymemcache import serde as pym_serde
 from pymemcache.exceptions import MemcacheClientError
 import memcache  # python-memcached
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import blob, check, eq, short  # noqa: E402
 
 TIMEOUT = 5  # seconds per socket operation
 
@@ -37,44 +39,11 @@ if len(ADDRS) != 3:
 MAIN = ADDRS[0]
 
 
-def short(v, n=80):
-    r = repr(v)
-    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %s, want %s" % (what, short(got), short(want)))
-
-
-def check(name):
-    """Runs the decorated function at once as one check."""
-
-    def run(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - any failure is the check's
-            msg = "%s: %s" % (type(e).__name__, e)
-            print("FAIL %s: %s" % (name, " ".join(msg.split())), flush=True)
-            traceback.print_exc(file=sys.stderr)
-        else:
-            print("PASS %s" % name, flush=True)
-        return fn
-
-    return run
-
-
 def pym(addr=MAIN, **kw):
     kw.setdefault("connect_timeout", TIMEOUT)
     kw.setdefault("timeout", TIMEOUT)
     kw.setdefault("default_noreply", False)
     return PymClient(addr, **kw)
-
-
-def blob(n):
-    """Every byte value, CR LF and 'END' inside, then pseudo-random bytes."""
-    head = bytes(range(256)) + b"\r\nEND\r\n\r\nVALUE x 0 1\r\n" + b"\x00" * 16
-    return (head + os.urandom(max(0, n - len(head))))[:n]
 
 
 # ---------------------------------------------------------------- pymemcache

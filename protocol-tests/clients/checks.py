@@ -1,0 +1,53 @@
+"""What the Python client checks share: one check per decorated function,
+printed as `PASS name` or `FAIL name: reason` (scripts/clients.sh counts
+them), and assertions that say what differed."""
+
+import os
+import sys
+import traceback
+
+
+def short(v, n=80):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %s, want %s" % (what, short(got), short(want)))
+
+
+def is_(got, cls, what):
+    if not isinstance(got, cls):
+        raise AssertionError("%s: got %s, want %s" % (what, short(got), cls.__name__))
+
+
+def raises(exc, fn, what):
+    try:
+        got = fn()
+    except exc:
+        return
+    raise AssertionError("%s: returned %s, want %s raised" % (what, short(got), exc.__name__))
+
+
+def check(name):
+    """Runs the decorated function at once as one check."""
+
+    def run(fn):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - any failure is the check's
+            msg = "%s: %s" % (type(e).__name__, e)
+            print("FAIL %s: %s" % (name, " ".join(msg.split())), flush=True)
+            traceback.print_exc(file=sys.stderr)
+        else:
+            print("PASS %s" % name, flush=True)
+        return fn
+
+    return run
+
+
+def blob(n):
+    """Every byte value, CR LF and 'END' inside, then pseudo-random bytes."""
+    head = bytes(range(256)) + b"\r\nEND\r\n\r\nVALUE x 0 1\r\n" + b"\x00" * 16
+    return (head + os.urandom(max(0, n - len(head))))[:n]
