@@ -654,50 +654,48 @@ impl Conn {
     /// Read until `versions` top-level `VERSION` lines arrived (then strip the
     /// last one), EOF, or `timeout`.
     pub fn read_reply(&mut self, versions: usize, timeout: Duration) -> Reply {
+        self.read_until(timeout, |buf| sentinel_position(buf, versions))
+    }
+
+    /// Reads until `end` finds where the reply ends in what arrived (the
+    /// reply is `buf[..start]`; bytes from `end` on are kept for the next
+    /// read), EOF, or `timeout`.
+    fn read_until(
+        &mut self,
+        timeout: Duration,
+        mut end: impl FnMut(&[u8]) -> Option<(usize, usize)>,
+    ) -> Reply {
         let deadline = Instant::now() + timeout;
         let mut buf = std::mem::take(&mut self.pending);
         let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            if let Some((start, end)) = sentinel_position(&buf, versions) {
-                self.pending = buf.split_off(end);
+        let (closed, timed_out) = loop {
+            if let Some((start, stop)) = end(&buf) {
+                self.pending = buf.split_off(stop);
                 buf.truncate(start);
-                return Reply {
-                    bytes: buf,
-                    closed: false,
-                    timed_out: false,
-                };
+                break (false, false);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Reply {
-                    bytes: buf,
-                    closed: false,
-                    timed_out: true,
-                };
+                break (false, true);
             }
             self.stream.set_read_timeout(Some(deadline - now));
             match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.closed = true;
-                    return Reply {
-                        bytes: buf,
-                        closed: true,
-                        timed_out: false,
-                    };
-                }
+                Ok(0) => break (true, false),
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => {
-                    // Reset by peer and the like: the server closed.
-                    self.closed = true;
-                    return Reply {
-                        bytes: buf,
-                        closed: true,
-                        timed_out: false,
-                    };
-                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
+                    ) => {}
+                // Reset by peer and the like: the server closed.
+                Err(_) => break (true, false),
             }
+        };
+        self.closed |= closed;
+        Reply {
+            bytes: buf,
+            closed,
+            timed_out,
         }
     }
 
@@ -722,51 +720,9 @@ impl Conn {
     /// Read until the received bytes end with `suffix`, EOF, or `timeout`
     /// (for replies that must not be followed by a pipelined sentinel).
     pub fn read_until_suffix(&mut self, suffix: &[u8], timeout: Duration) -> Reply {
-        let deadline = Instant::now() + timeout;
-        let mut buf = std::mem::take(&mut self.pending);
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            if buf.ends_with(suffix) {
-                return Reply {
-                    bytes: buf,
-                    closed: false,
-                    timed_out: false,
-                };
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Reply {
-                    bytes: buf,
-                    closed: false,
-                    timed_out: true,
-                };
-            }
-            self.stream.set_read_timeout(Some(deadline - now));
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.closed = true;
-                    return Reply {
-                        bytes: buf,
-                        closed: true,
-                        timed_out: false,
-                    };
-                }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => {
-                    self.closed = true;
-                    return Reply {
-                        bytes: buf,
-                        closed: true,
-                        timed_out: false,
-                    };
-                }
-            }
-        }
+        self.read_until(timeout, |buf| {
+            buf.ends_with(suffix).then_some((buf.len(), buf.len()))
+        })
     }
 
     /// Read whatever arrives until EOF or `timeout` (no sentinel involved).
@@ -1337,53 +1293,7 @@ impl Conn {
 
     /// Reads until the sentinel noop's reply, EOF, or `timeout`.
     pub fn read_binary_reply(&mut self, timeout: Duration) -> Reply {
-        let deadline = Instant::now() + timeout;
-        let mut buf = std::mem::take(&mut self.pending);
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            if let Some((start, end)) = bin::sentinel_end(&buf) {
-                self.pending = buf.split_off(end);
-                buf.truncate(start);
-                return Reply {
-                    bytes: buf,
-                    closed: false,
-                    timed_out: false,
-                };
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Reply {
-                    bytes: buf,
-                    closed: false,
-                    timed_out: true,
-                };
-            }
-            self.stream.set_read_timeout(Some(deadline - now));
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.closed = true;
-                    return Reply {
-                        bytes: buf,
-                        closed: true,
-                        timed_out: false,
-                    };
-                }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => {
-                    self.closed = true;
-                    return Reply {
-                        bytes: buf,
-                        closed: true,
-                        timed_out: false,
-                    };
-                }
-            }
-        }
+        self.read_until(timeout, bin::sentinel_end)
     }
 }
 
