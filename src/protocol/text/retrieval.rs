@@ -24,12 +24,14 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
     let resume = ctx.sess.get_resume;
     // A key too long drops this get's replies (below): none may have gone
     // to the socket already.
-    let send = !t
-        .keys_from(first)
-        .skip(resume)
-        .any(|k| k.len() > KEY_MAX_LENGTH);
+    let (mut keys_left, mut send) = (0, true);
+    for k in t.keys_from(first).skip(resume) {
+        keys_left += 1;
+        send &= k.len() <= KEY_MAX_LENGTH;
+    }
     let mut keys = t.keys_from(first).skip(resume);
     let mut answered = resume;
+    let mut ended = false;
     // Keys go in windows: a multi-key get loads a window's index buckets
     // and items all at once, then answers each key from cache.
     let mut window = [&b""[..]; PREFETCH_KEYS];
@@ -54,9 +56,11 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
                 ctx.reply(b"CLIENT_ERROR bad command line format");
                 return Step::Done(0);
             }
-            lookup(ctx, key, with_cas, exptime, send);
+            keys_left -= 1;
+            let last = keys_left == 0;
+            ended = lookup(ctx, key, with_cas, exptime, send, last);
             answered += 1;
-            if ctx.out.len() >= OUT_HIGH_WATER {
+            if !last && ctx.out.len() >= OUT_HIGH_WATER {
                 ctx.sess.get_resume = answered;
                 return Step::Flush;
             }
@@ -66,12 +70,26 @@ pub fn get(ctx: &mut Ctx<'_>, t: &Tokens<'_>, with_cas: bool, touch: bool) -> St
     if ctx.verbose {
         ctx.log('>', b"END");
     }
-    ctx.out.extend_from_slice(b"END\r\n");
+    if !ended {
+        ctx.out.extend_from_slice(END);
+    }
     ctx.sess.written_mark = ctx.out.len();
     Step::Done(0)
 }
 
-fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>, send: bool) {
+const END: &[u8] = b"END\r\n";
+
+/// Answers one key. `last`: the get's `END` follows; a value sent from its
+/// item takes it along (one `writev` for the whole reply, as memcached's
+/// one `sendmsg`). Returns whether it did.
+fn lookup(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    with_cas: bool,
+    exptime: Option<u32>,
+    send: bool,
+    last: bool,
+) -> bool {
     let s = ctx.stats;
     // gat/gats count as touches, not gets (memcached 1.6.18).
     bump(if exptime.is_some() {
@@ -82,10 +100,13 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>, s
     let out = &mut *ctx.out;
     let sender = &mut *ctx.send;
     let mark = &mut ctx.sess.written_mark;
+    let mut ended = false;
     let found = ctx.shared.store.get(key, exptime, |item| {
         if send && item.value_len() >= SEND_MIN {
-            let sent = send_value(out, item, with_cas, sender);
+            let trailer: &[u8] = if last { b"\r\nEND\r\n" } else { b"\r\n" };
+            let sent = send_value(out, item, with_cas, trailer, sender);
             *mark = mark.saturating_sub(sent);
+            ended = last;
         } else {
             write_value(out, item, with_cas);
         }
@@ -108,6 +129,7 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8], with_cas: bool, exptime: Option<u32>, s
             }
         }
     }
+    ended
 }
 
 /// Values from this size on are written from their items (see
@@ -118,13 +140,15 @@ const SEND_MIN: usize = 16 * 1024;
 const SEND_PIECES: usize = 8;
 
 /// [`write_value`], but sends what `out` holds, the reply and its value
-/// straight from the item's memory, in one `writev`; only what the socket
+/// straight from the item's memory, and `trailer` (`\r\n`, and the get's
+/// `END` when it is the last key) in one `writev`; only what the socket
 /// did not take is copied into `out`.
 /// Returns how many bytes it took from the front of `out`.
 fn send_value(
     out: &mut Vec<u8>,
     item: &ItemView<'_>,
     with_cas: bool,
+    trailer: &[u8],
     send: &mut dyn SendNow,
 ) -> usize {
     write_header(out, item, with_cas, 0);
@@ -138,10 +162,10 @@ fn send_value(
     });
     if n > SEND_PIECES {
         item.value(|piece| out.extend_from_slice(piece));
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(trailer);
         return 0;
     }
-    pieces[n] = b"\r\n";
+    pieces[n] = trailer;
     let pieces = &pieces[..=n];
     let mut iov = [IoSlice::new(&[]); SEND_PIECES + 2];
     iov[0] = IoSlice::new(out);
@@ -199,10 +223,12 @@ mod tests {
     struct Socket {
         room: usize,
         got: Vec<u8>,
+        calls: usize,
     }
 
     impl SendNow for Socket {
         fn send_now(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+            self.calls += 1;
             let before = self.got.len();
             for b in bufs {
                 let n = b.len().min(self.room - (self.got.len() - before));
@@ -241,6 +267,7 @@ mod tests {
             let mut socket = Socket {
                 room,
                 got: Vec::new(),
+                calls: 0,
             };
             let mut out = Vec::new();
             let n = process_sending(&shared, &stats, &mut sess, request, &mut out, &mut socket);
@@ -252,6 +279,44 @@ mod tests {
             );
             socket.got.extend_from_slice(&out);
             assert!(socket.got == expected, "socket room {room}");
+        }
+    }
+
+    /// memcached answers `get <key>` with one `sendmsg`: so does memcrab
+    /// for a value sent from its item, `END` included, unless a key after
+    /// it still has to be answered.
+    #[test]
+    fn a_large_value_and_its_end_go_in_one_writev() {
+        let shared = Shared::new(Config::default(), Vec::new());
+        let stats = ThreadStats::default();
+        let value = vec![b'v'; 20_000];
+        let mut sess = Session::default();
+        let mut out = Vec::new();
+        let set = [&b"set big 0 0 20000\r\n"[..], &value, b"\r\n"].concat();
+        process(&shared, &stats, &mut sess, &set, &mut out);
+        assert_eq!(out, b"STORED\r\n");
+        let reply = [&b"VALUE big 0 20000\r\n"[..], &value, b"\r\n"].concat();
+        for (request, sent, left) in [
+            (&b"get big\r\n"[..], 1, &b""[..]),
+            (b"get big big\r\n", 2, b""),
+            (b"get big nope\r\n", 1, b"END\r\n"),
+        ] {
+            let mut socket = Socket {
+                room: usize::MAX / 2,
+                got: Vec::new(),
+                calls: 0,
+            };
+            let mut out = Vec::new();
+            process_sending(&shared, &stats, &mut sess, request, &mut out, &mut socket);
+            let values = reply.repeat(sent);
+            let end = if left.is_empty() {
+                &b"END\r\n"[..]
+            } else {
+                b""
+            };
+            assert_eq!(socket.calls, sent, "{request:?}");
+            assert!(socket.got == [&values[..], end].concat(), "{request:?}");
+            assert_eq!(out, left, "{request:?}");
         }
     }
 }
