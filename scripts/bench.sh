@@ -36,6 +36,9 @@
 #                   into ${CARGO_TARGET_DIR:-<repo>/target})
 #   WORKLOADS       space-separated list (same as positional arguments)
 #   BENCH_OUT       directory to keep raw JSON results (default: temp, removed)
+#   FLOOR           1: also run the floor server (benches/loadgen/src/bin/floor.rs,
+#                   stores nothing) on epoll and on io_uring, and print what each
+#                   costs against memcached: what no server can go below here
 #
 # Exit status: 0 all runs valid, 1 some run INVALID or failed, 2 setup error.
 set -euo pipefail
@@ -65,6 +68,7 @@ else
     BENCH_WARMUP="${BENCH_WARMUP:-1}"
 fi
 ROUNDS="${ROUNDS:-3}"
+FLOOR="${FLOOR:-0}"
 SERVER_CPU="${SERVER_CPU:-1}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 LOADGEN_THREADS="${LOADGEN_THREADS:-1}"
@@ -114,9 +118,11 @@ done
 }
 NAMES=(memcached)
 BINS=("$MEMCACHED_BIN")
+EXTRA=("") # per server: arguments before the memcached flags
 if [[ -x $MEMCRAB_BIN ]]; then
     NAMES+=(memcrab)
     BINS+=("$MEMCRAB_BIN")
+    EXTRA+=("")
 else
     echo "bench.sh: NOTE: memcrab not found at $MEMCRAB_BIN: running memcached only" >&2
 fi
@@ -131,6 +137,16 @@ fi
     echo "bench.sh: loadgen not found at $LOADGEN" >&2
     exit 2
 }
+if [[ $FLOOR == 1 ]]; then
+    FLOOR_BIN="$(dirname "$LOADGEN")/floor"
+    [[ -x $FLOOR_BIN ]] || {
+        echo "bench.sh: floor not found at $FLOOR_BIN" >&2
+        exit 2
+    }
+    NAMES+=(floor floor-uring)
+    BINS+=("$FLOOR_BIN" "$FLOOR_BIN")
+    EXTRA+=("" "--uring")
+fi
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 HZ="$(getconf CLK_TCK)"
@@ -169,13 +185,13 @@ free_port() {
 USER_FLAG=()
 [[ $(id -u) == 0 ]] && USER_FLAG=(-u root)
 
-# start_server NAME BIN -> sets SPID and SPORT (runs in this shell so the
-# pid is tracked for cleanup)
+# start_server NAME BIN [EXTRA] -> sets SPID and SPORT (runs in this shell so
+# the pid is tracked for cleanup)
 start_server() {
-    local name=$1 bin=$2 port pid i
+    local name=$1 bin=$2 extra=${3:-} port pid i
     port="$(free_port)"
     # shellcheck disable=SC2086
-    taskset -c "$SERVER_CPU" "$bin" "${USER_FLAG[@]}" -l 127.0.0.1 -U 0 -p "$port" \
+    taskset -c "$SERVER_CPU" "$bin" $extra "${USER_FLAG[@]}" -l 127.0.0.1 -U 0 -p "$port" \
         $SERVER_FLAGS >"$TMP/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
@@ -229,7 +245,7 @@ for w in $WORKLOADS; do
     ok=1
     for i in "${!NAMES[@]}"; do
         n=${NAMES[$i]}
-        if ! start_server "$n" "${BINS[$i]}"; then
+        if ! start_server "$n" "${BINS[$i]}" "${EXTRA[$i]}"; then
             ok=0
             break
         fi
@@ -343,6 +359,25 @@ print()
 print("BENCH_RESULT " + json.dumps({"flags": flags, "rounds": int(rounds), "duration_s": float(dur),
                                     "workloads": summary, "geomean_ops_ratio": gm}, sort_keys=True))
 print(f"geomean throughput ratio: {f(gm, '.2f')}")
+floors = [n for n in ("floor", "floor-uring") if any(n in ws for ws in data.values())]
+if floors:
+    # What a server that stores nothing costs, against memcached: the room
+    # any server has on this machine.
+    print()
+    print("floor (stores nothing; gets answer END), medians, ratios to memcached")
+    hdr = f"{'workload':<9}" + "".join(f"{n + ' ops/s':>19}{'ratio':>7}{'cpu us/req':>12}{'ratio':>7}" for n in floors)
+    print(hdr)
+    print("-" * len(hdr))
+    for w in workloads.split():
+        ws = data.get(w, {})
+        ma = {k: med(ws.get("memcached", {}).get(k, [])) for k in ("ops", "cpu")}
+        row = f"{w:<9}"
+        for n in floors:
+            d = ws.get(n, {})
+            m = {k: med(d.get(k, [])) for k in ("ops", "cpu")}
+            row += (f"{f(m['ops'], ',.0f'):>19}{f(ratio(m['ops'], ma['ops']), '.2f'):>7}"
+                    f"{f(m['cpu'], '.2f'):>12}{f(ratio(m['cpu'], ma['cpu']), '.2f'):>7}")
+        print(row)
 EOF
 
 exit "$FAILED"
