@@ -37,8 +37,9 @@
 #   WORKLOADS       space-separated list (same as positional arguments)
 #   BENCH_OUT       directory to keep raw JSON results (default: temp, removed)
 #   FLOOR           1: also run the floor server (benches/loadgen/src/bin/floor.rs,
-#                   stores nothing) on epoll and on io_uring, and print what each
-#                   costs against memcached: what no server can go below here
+#                   stores nothing) on raw epoll, on a tokio runtime and on
+#                   io_uring, and print what each costs against memcached: what
+#                   no server can go below here, and what the runtime costs
 #
 # Exit status: 0 all runs valid, 1 some run INVALID or failed, 2 setup error.
 set -euo pipefail
@@ -143,9 +144,9 @@ if [[ $FLOOR == 1 ]]; then
         echo "bench.sh: floor not found at $FLOOR_BIN" >&2
         exit 2
     }
-    NAMES+=(floor floor-uring)
-    BINS+=("$FLOOR_BIN" "$FLOOR_BIN")
-    EXTRA+=("" "--uring")
+    NAMES+=(floor floor-tokio floor-uring)
+    BINS+=("$FLOOR_BIN" "$FLOOR_BIN" "$FLOOR_BIN")
+    EXTRA+=("" "--tokio" "--uring")
 fi
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -359,7 +360,7 @@ print()
 print("BENCH_RESULT " + json.dumps({"flags": flags, "rounds": int(rounds), "duration_s": float(dur),
                                     "workloads": summary, "geomean_ops_ratio": gm}, sort_keys=True))
 print(f"geomean throughput ratio: {f(gm, '.2f')}")
-floors = [n for n in ("floor", "floor-uring") if any(n in ws for ws in data.values())]
+floors = [n for n in ("floor", "floor-tokio", "floor-uring") if any(n in ws for ws in data.values())]
 if floors:
     # What a server that stores nothing costs, against memcached: the room
     # any server has on this machine.

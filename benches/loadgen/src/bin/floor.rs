@@ -5,13 +5,15 @@
 //! how much of a server's cost per request is the kernel's (syscalls,
 //! loopback TCP, wake-ups), and so how much any server could still win.
 //!
-//!   floor [--uring] [-l ADDR] [-p PORT] [other memcached flags, ignored]
+//!   floor [--uring | --tokio] [-l ADDR] [-p PORT] [memcached flags, ignored]
 //!
 //! Default: one thread on edge-triggered epoll (mio); each wake-up reads
 //! what arrived, answers every complete command and writes once, as
 //! memcrab does. `--uring`: one io_uring, multishot accept and receive
 //! into provided buffers, one send per batch; every loop submits all
 //! connections' sends and waits with a single `io_uring_enter`.
+//! `--tokio`: a task per connection on one current-thread tokio runtime
+//! (memcrab's runtime shape), to price the runtime against raw epoll.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -19,11 +21,12 @@ use std::net::SocketAddr;
 fn main() {
     let mut addr = "127.0.0.1".to_string();
     let mut port = "11211".to_string();
-    let mut uring = false;
+    let mut mode = "epoll";
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--uring" => uring = true,
+            "--uring" => mode = "uring",
+            "--tokio" => mode = "tokio",
             "-l" => addr = args.next().unwrap_or(addr),
             "-p" => port = args.next().unwrap_or(port),
             // memcached's flags that take a value (bench.sh passes them).
@@ -37,10 +40,10 @@ fn main() {
         eprintln!("floor: bad address: {e}");
         std::process::exit(2)
     });
-    let r = if uring {
-        uring::run(addr)
-    } else {
-        epoll::run(addr)
+    let r = match mode {
+        "uring" => uring::run(addr),
+        "tokio" => on_tokio::run(addr),
+        _ => epoll::run(addr),
     };
     if let Err(e) = r {
         eprintln!("floor: {e}");
@@ -175,6 +178,45 @@ mod epoll {
             }
         }
         Ok(())
+    }
+}
+
+mod on_tokio {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub fn run(addr: SocketAddr) -> io::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(serve(stream));
+            }
+        })
+    }
+
+    async fn serve(mut stream: tokio::net::TcpStream) {
+        let mut input = Vec::with_capacity(16 * 1024);
+        let mut out = Vec::with_capacity(16 * 1024);
+        loop {
+            if input.capacity() - input.len() < 4096 {
+                input.reserve(16 * 1024);
+            }
+            match stream.read_buf(&mut input).await {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+            let used = answer(&input, &mut out);
+            input.drain(..used);
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
     }
 }
 
