@@ -51,3 +51,23 @@ def blob(n):
     """Every byte value, CR LF and 'END' inside, then pseudo-random bytes."""
     head = bytes(range(256)) + b"\r\nEND\r\n\r\nVALUE x 0 1\r\n" + b"\x00" * 16
     return (head + os.urandom(max(0, n - len(head))))[:n]
+
+
+def cas_race(a, b, key):
+    """The cas conversation every client runs, over two connections `a` and
+    `b`: a token goes stale when `b` sets the key, the current one wins
+    once. Returns the spent token (for the client's missing-key case)."""
+    eq(a.set(key, b"v1"), True, "set")
+    v, token = a.gets(key)
+    eq(v, b"v1", "gets value")
+    eq(b.set(key, b"v2"), True, "set by a second connection")
+    eq(a.cas(key, b"v3", token), False, "cas with a stale token (EXISTS)")
+    eq(a.get(key), b"v2", "value after the refused cas")
+    v, token2 = a.gets(key)
+    if token2 == token:
+        raise AssertionError("cas unique did not change after a set: %r" % token)
+    eq(a.cas(key, b"v3", token2), True, "cas with the current token")
+    eq(b.get(key), b"v3", "value after the cas")
+    eq(a.cas(key, b"v4", token2), False, "cas reusing a spent token")
+    a.delete(key + "-missing")
+    return token2
