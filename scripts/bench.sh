@@ -20,6 +20,8 @@
 #   W4   1000 connections, $W4_RATE req/s each, 90:10, 100 B values
 #   W5   100 KiB values, get:set 1:1, 1000 keys, 20 connections
 #   C1 C10 C100 C1000   scaling: W1's mix over 1, 10, 100, 1000 connections
+#   C1000f  C1000 with a fair load generator (loadgen --fair): its p99 is the
+#           servers' (C1000's is the load generator's starved connections)
 #
 # Environment (defaults):
 #   MEMCRAB_BIN     <repo>/target/release/memcrab (if missing: memcached only)
@@ -77,7 +79,7 @@ W4_RATE="${W4_RATE:-10}"
 if ((${#ARGS[@]})); then
     WORKLOADS="${ARGS[*]}"
 else
-    WORKLOADS="${WORKLOADS:-W1 W2 W3a W3b W4 W5 C1 C10 C100 C1000}"
+    WORKLOADS="${WORKLOADS:-W1 W2 W3a W3b W4 W5 C1 C10 C100 C1000 C1000f}"
 fi
 
 workload_args() {
@@ -89,6 +91,7 @@ workload_args() {
     W4) echo "-c 1000 -k 100000 -v 100 -r 9:1 --rate $W4_RATE" ;;
     W5) echo "-c 20 -k 1000 -v 102400 -r 1:1" ;;
     C1 | C10 | C100 | C1000) echo "-c ${1#C} -k 100000 -v 100 -r 9:1" ;;
+    C1000f) echo "-c 1000 -k 100000 -v 100 -r 9:1 --fair" ;;
     *) return 1 ;;
     esac
 }
@@ -100,6 +103,7 @@ workload_desc() {
     W3b) echo "get pipeline depth 16, 50 conns" ;;
     W4) echo "1000 conns x ${W4_RATE} req/s, 90:10" ;;
     W5) echo "100 KiB values, get:set 1:1, 20 conns" ;;
+    C1000f) echo "1000 conns, get 90:10, fair load generator" ;;
     C*) echo "scaling: get 90:10, 100 B, ${1#C} conns" ;;
     esac
 }

@@ -95,7 +95,7 @@ def main():
             "memcrab / memcached, same run (higher throughput, lower CPU is better)", w_rows,
             {"memcrab": "throughput ratio", "cpu": "CPU per request ratio"}, "ratio",
             ref_line=1.0)))
-    c_rows = sorted(((int(w[1:]), r) for w, r in work.items() if w.startswith("C")),
+    c_rows = sorted(((int(w[1:]), r) for w, r in work.items() if w.startswith("C") and w[1:].isdigit()),
                     key=lambda x: x[0])
     if c_rows:
         groups = [(f"{n} conns", {s: (r[s]["ops"] or 0) / 1000 for s in ("memcached", "memcrab")})
