@@ -71,3 +71,16 @@ def cas_race(a, b, key):
     eq(a.cas(key, b"v4", token2), False, "cas reusing a spent token")
     a.delete(key + "-missing")
     return token2
+
+
+def add_append_prepend_replace(c, key):
+    """What every client's add/append/prepend/replace check runs once `key`
+    is known to be missing: add only when missing, binary-safe append and
+    prepend, replace only when present."""
+    eq(c.add(key, b"mid"), True, "add of a new key")
+    eq(c.add(key, b"other"), False, "add of an existing key")
+    eq(c.append(key, b"\r\nend"), True, "append")
+    eq(c.prepend(key, b"start\x00"), True, "prepend")
+    eq(c.get(key), b"start\x00mid\r\nend", "value after append and prepend")
+    eq(c.replace(key, b"new"), True, "replace of an existing key")
+    eq(c.get(key), b"new", "value after replace")

@@ -20,7 +20,8 @@ import time
 import pylibmc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import blob, cas_race, check, eq, raises, short  # noqa: E402
+from checks import (  # noqa: E402
+    add_append_prepend_replace, blob, cas_race, check, eq, raises, short)
 from wiretap import WireTap, binary_opcodes  # noqa: E402
 
 if len(sys.argv) != 2 or ":" not in sys.argv[1]:
@@ -118,13 +119,7 @@ def _():
     raises(pylibmc.NotFound, lambda: c.replace(P + "arap", b"x"), "replace of a missing key")
     eq(c.append(P + "arap", b"x"), False, "append to a missing key")
     eq(c.prepend(P + "arap", b"x"), False, "prepend to a missing key")
-    eq(c.add(P + "arap", b"mid"), True, "add of a new key")
-    eq(c.add(P + "arap", b"other"), False, "add of an existing key")
-    eq(c.append(P + "arap", b"\r\nend"), True, "append")
-    eq(c.prepend(P + "arap", b"start\x00"), True, "prepend")
-    eq(c.get(P + "arap"), b"start\x00mid\r\nend", "value after append and prepend")
-    eq(c.replace(P + "arap", b"new"), True, "replace of an existing key")
-    eq(c.get(P + "arap"), b"new", "value after replace")
+    add_append_prepend_replace(c, P + "arap")
 
 
 @check("pylibmc.binary_delete")

@@ -23,7 +23,8 @@ from pymemcache.exceptions import MemcacheClientError
 import memcache  # python-memcached
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import blob, cas_race, check, eq, short  # noqa: E402
+from checks import (  # noqa: E402
+    add_append_prepend_replace, blob, cas_race, check, eq, short)
 
 TIMEOUT = 5  # seconds per socket operation
 
@@ -106,13 +107,7 @@ def _():
     c.delete(P + "arap")
     eq(c.replace(P + "arap", b"x"), False, "replace of a missing key")
     eq(c.append(P + "arap", b"x"), False, "append to a missing key")
-    eq(c.add(P + "arap", b"mid"), True, "add of a new key")
-    eq(c.add(P + "arap", b"other"), False, "add of an existing key")
-    eq(c.append(P + "arap", b"\r\nend"), True, "append")
-    eq(c.prepend(P + "arap", b"start\x00"), True, "prepend")
-    eq(c.get(P + "arap"), b"start\x00mid\r\nend", "value after append/prepend")
-    eq(c.replace(P + "arap", b"new"), True, "replace of an existing key")
-    eq(c.get(P + "arap"), b"new", "value after replace")
+    add_append_prepend_replace(c, P + "arap")
     c.close()
 
 
