@@ -87,6 +87,14 @@ fn answer(input: &[u8], out: &mut Vec<u8>) -> usize {
     done
 }
 
+/// The index of a free connection slot (a new one if none is free).
+fn free_slot<T>(conns: &mut Vec<Option<T>>) -> usize {
+    conns.iter().position(Option::is_none).unwrap_or_else(|| {
+        conns.push(None);
+        conns.len() - 1
+    })
+}
+
 mod epoll {
     use super::*;
     use mio::net::{TcpListener, TcpStream};
@@ -118,10 +126,7 @@ mod epoll {
                 if ev.token() == LISTENER {
                     while let Ok((mut stream, _)) = listener.accept() {
                         stream.set_nodelay(true)?;
-                        let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                            conns.push(None);
-                            conns.len() - 1
-                        });
+                        let slot = free_slot(&mut conns);
                         let both = Interest::READABLE | Interest::WRITABLE;
                         poll.registry().register(&mut stream, Token(slot), both)?;
                         let (input, out) = (vec![0; CHUNK], Vec::new());
@@ -305,10 +310,7 @@ mod uring {
                             continue;
                         }
                         set_nodelay(res);
-                        let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                            conns.push(None);
-                            conns.len() - 1
-                        });
+                        let slot = free_slot(&mut conns);
                         conns[slot] = Some(Conn {
                             fd: res,
                             input: Vec::new(),
